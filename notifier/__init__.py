@@ -1,0 +1,3 @@
+"""llamacloud-notifier: watch LlamaCloud jobs and notify on status changes."""
+
+__version__ = "0.1.0"

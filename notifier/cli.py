@@ -1,0 +1,224 @@
+"""The `notifier` command: the only place that turns errors into messages and exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="notifier",
+        description="Watch LlamaCloud extract and parse jobs; notify on status changes.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_config(name: str, text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=text, description=text)
+        sub.add_argument("--config", type=Path, help="YAML file (default: $NOTIFIER_CONFIG)")
+        return sub
+
+    with_config("run", "run the daemon: poll, deliver, serve HTTP, until SIGTERM")
+    with_config("once", "poll every source once, deliver what is due, exit")
+    with_config("check", "validate the configuration and print what would be polled and routed")
+    demo = with_config("demo", "run the simulator, the daemon and a webhook receiver together")
+    demo.set_defaults(config=None)
+    simulate = commands.add_parser("simulate", help="run only the LlamaCloud simulator")
+    simulate.add_argument("--host", default="127.0.0.1")
+    simulate.add_argument("--port", type=int, default=8090)
+    simulate.add_argument("--api-key", default="sim-key", help="bearer key it accepts")
+    simulate.add_argument("--rate", type=float, default=1.0, help="new jobs per second")
+    simulate.add_argument("--seed", type=int, default=None)
+
+    events = with_config("events", "list recorded transitions, newest first")
+    events.add_argument("--job", help="job id")
+    events.add_argument("--source", help="source type, e.g. extract_v2")
+    events.add_argument("--status", help="new status, e.g. FAILED")
+    events.add_argument("--since", help="ISO time or duration ago, e.g. 1h")
+    events.add_argument("--limit", type=int, default=50)
+    events.add_argument("--json", action="store_true", help="one JSON object per line")
+
+    deliveries = with_config("deliveries", "list outbox rows")
+    deliveries.add_argument(
+        "--state", choices=["pending", "failed", "dead", "delivered"], default=None
+    )
+    deliveries.add_argument("--channel")
+    deliveries.add_argument("--limit", type=int, default=50)
+    deliveries.add_argument("--json", action="store_true", help="one JSON object per line")
+
+    redeliver = with_config("redeliver", "requeue dead deliveries")
+    target = redeliver.add_mutually_exclusive_group(required=True)
+    target.add_argument("--id", type=int, help="one delivery id")
+    target.add_argument("--channel", help="every dead delivery of this channel")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from notifier.settings import ConfigError  # noqa: PLC0415 -- keep --help fast
+    from notifier.store import StoreError  # noqa: PLC0415
+
+    try:
+        return _dispatch(args)
+    except ConfigError as exc:
+        print(f"notifier: invalid configuration:\n{exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except StoreError as exc:
+        print(f"notifier: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "simulate":
+        from notifier.simulator import run_simulator  # noqa: PLC0415
+
+        run_simulator(args.host, args.port, args.api_key, args.rate, args.seed)
+        return EXIT_OK
+    if args.command == "demo":
+        from notifier.demo import run_demo  # noqa: PLC0415
+
+        return run_demo(args.config)
+
+    from notifier.settings import load_settings  # noqa: PLC0415
+
+    settings = load_settings(args.config)
+    if args.command == "check":
+        from notifier.checkreport import describe  # noqa: PLC0415
+
+        print(describe(settings))
+        return EXIT_OK
+    _setup_logging(settings)
+    if args.command == "run":
+        return asyncio.run(_run(settings))
+    if args.command == "once":
+        return asyncio.run(_once(settings))
+    return _history(args, settings)
+
+
+def _setup_logging(settings: Any) -> None:
+    from notifier.logs import configure_logging  # noqa: PLC0415
+    from notifier.settings import secret_values  # noqa: PLC0415
+
+    configure_logging(settings.log.level, settings.log.format, secret_values(settings))
+
+
+async def _run(settings: Any) -> int:
+    from notifier.daemon import Daemon, install_signal_handlers  # noqa: PLC0415
+
+    stop = asyncio.Event()
+    install_signal_handlers(stop)
+    await Daemon(settings).run(stop)
+    return EXIT_OK
+
+
+async def _once(settings: Any) -> int:
+    from notifier.daemon import Daemon  # noqa: PLC0415
+
+    results = await Daemon(settings).once()
+    return EXIT_OK if all(r is not None for r in results) else EXIT_FAILURE
+
+
+def _since(text: str | None) -> str | None:
+    """An ISO time as given, or `1h`/`3d` meaning that long ago."""
+    if text is None:
+        return None
+    from notifier.core.timestamps import format_ts, normalize_ts  # noqa: PLC0415
+    from notifier.settings import parse_duration  # noqa: PLC0415
+
+    absolute = normalize_ts(text)
+    if absolute is not None:
+        return absolute
+    return format_ts(datetime.now(UTC) - parse_duration(text))
+
+
+def _history(args: argparse.Namespace, settings: Any) -> int:
+    from notifier.core.render import webhook_payload  # noqa: PLC0415
+    from notifier.store import Store  # noqa: PLC0415
+
+    store = Store(settings.store.path)
+    try:
+        if args.command == "events":
+            events = store.list_events(
+                job_id=args.job,
+                source=args.source,
+                status=args.status,
+                since=_since(args.since),
+                limit=args.limit,
+            )
+            rows = [webhook_payload(event, rule="") for event in events]
+            if args.json:
+                for row in rows:
+                    row["data"].pop("rule")
+                    print(json.dumps(row, ensure_ascii=False))
+            else:
+                _table(
+                    ["detected_at", "type", "source", "job_id", "from", "to"],
+                    [
+                        [
+                            r["data"]["detected_at"],
+                            r["type"],
+                            r["data"]["source"],
+                            r["data"]["job_id"],
+                            r["data"]["from_status"] or "-",
+                            r["data"]["to_status"],
+                        ]
+                        for r in rows
+                    ],
+                )
+            return EXIT_OK
+        if args.command == "deliveries":
+            found = store.list_deliveries(state=args.state, channel=args.channel, limit=args.limit)
+            records = [
+                {
+                    "id": d.id,
+                    "channel": d.channel,
+                    "state": d.state,
+                    "attempts": d.attempts,
+                    "event_id": d.event.id,
+                    "job_id": d.event.job_id,
+                    "to_status": d.event.to_status,
+                    "rule": d.rule,
+                    "next_attempt_at": d.next_attempt_at,
+                    "last_status": d.last_status,
+                    "last_error": d.last_error,
+                    "delivered_at": d.delivered_at,
+                }
+                for d in found
+            ]
+            if args.json:
+                for record in records:
+                    print(json.dumps(record, ensure_ascii=False))
+            else:
+                columns = ["id", "channel", "state", "attempts", "job_id", "to_status", "last_error"]
+                _table(columns, [[r[c] for c in columns] for r in records])
+            return EXIT_OK
+        # redeliver
+        from notifier.core.timestamps import format_ts  # noqa: PLC0415
+
+        count = store.requeue(
+            now=format_ts(datetime.now(UTC)), delivery_id=args.id, channel=args.channel
+        )
+        print(f"requeued {count} dead deliver{'y' if count == 1 else 'ies'}")
+        return EXIT_OK if count else EXIT_FAILURE
+    finally:
+        store.close()
+
+
+def _table(columns: list[str], rows: list[list[Any]]) -> None:
+    """A plain aligned table: readable on a terminal, greppable in a pipe."""
+    cells = [columns, *[["-" if v is None else str(v) for v in row] for row in rows]]
+    widths = [min(60, max(len(row[i]) for row in cells)) for i in range(len(columns))]
+    for row in cells:
+        print("  ".join(value[:60].ljust(width) for value, width in zip(row, widths, strict=True)))
+    if not rows:
+        print("(none)")

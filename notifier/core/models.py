@@ -1,0 +1,75 @@
+"""The records that flow through a cycle: observed jobs, snapshot rows, events and routes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One job as a list endpoint returned it, with the fields the notifier reasons about.
+
+    `raw` is the object exactly as the API returned it (unknown fields included); the other
+    fields are normalised from it by the source adapter. Timestamps are ISO-8601 UTC strings
+    (`2026-11-23T10:00:01.000000Z`, sortable as text) or None when the source has none.
+    """
+
+    source: str
+    job_id: str
+    status: str
+    project_id: str | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
+    error_message: str | None = None
+    name: str | None = None
+    configuration_id: str | None = None
+    extraction_agent_id: str | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotRow:
+    """What the store remembers of a job between cycles."""
+
+    source: str
+    job_id: str
+    status: str
+    project_id: str | None
+    created_at: str | None
+    updated_at: str | None
+    status_since: str
+    transitions: int = 0
+    stuck_notified: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A detected transition (`job.status_changed`) or a long stay (`job.stuck`)."""
+
+    id: str
+    type: str
+    source: str
+    job_id: str
+    project_id: str | None
+    from_status: str | None
+    to_status: str
+    phase: str
+    llamacloud_event: str
+    error_message: str | None
+    job_created_at: str | None
+    job_updated_at: str | None
+    detected_at: str
+    job: Mapping[str, Any]
+    name: str | None = None
+    configuration_id: str | None = None
+    extraction_agent_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One delivery an event needs: to `channel`, because rule `rule` matched first."""
+
+    rule: str
+    channel: str

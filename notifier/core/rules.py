@@ -1,0 +1,81 @@
+"""Route events to channels through `when` matchers; first matching rule names the route."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+
+from notifier.core.models import Event, Route
+
+
+@dataclass(frozen=True, slots=True)
+class When:
+    """A matcher: keys are ANDed, the values of one key ORed; None means "any"."""
+
+    event: frozenset[str] | None = None
+    source: frozenset[str] | None = None
+    status: frozenset[str] | None = None
+    from_status: frozenset[str] | None = None
+    phase: frozenset[str] | None = None
+    project_id: frozenset[str] | None = None
+    configuration_id: frozenset[str] | None = None
+    extraction_agent_id: frozenset[str] | None = None
+    name: tuple[str, ...] | None = None
+    error_message: tuple[re.Pattern[str], ...] | None = None
+    negated: When | None = None
+
+    def matches(self, event: Event) -> bool:
+        """Whether every key given holds for the event (and the `not` part does not)."""
+        exact = (
+            (self.event, event.type),
+            (self.source, event.source),
+            (self.status, event.to_status),
+            (self.from_status, event.from_status),
+            (self.phase, event.phase),
+            (self.project_id, event.project_id),
+            (self.configuration_id, event.configuration_id),
+            (self.extraction_agent_id, event.extraction_agent_id),
+        )
+        for allowed, value in exact:
+            if allowed is not None and value not in allowed:
+                return False
+        if self.name is not None and not (
+            event.name is not None and any(fnmatchcase(event.name, g) for g in self.name)
+        ):
+            return False
+        if self.error_message is not None and not (
+            event.error_message is not None
+            and any(p.search(event.error_message) for p in self.error_message)
+        ):
+            return False
+        return self.negated is None or not self.negated.matches(event)
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """A named matcher and the channels it notifies; `stop` ends matching after a hit."""
+
+    name: str
+    when: When
+    channels: tuple[str, ...]
+    stop: bool = False
+
+
+def as_set(values: Iterable[str] | None) -> frozenset[str] | None:
+    """None stays "any"; a list becomes the set of accepted values."""
+    return None if values is None else frozenset(values)
+
+
+def route(event: Event, rules: Sequence[Rule]) -> list[Route]:
+    """One route per channel, named after the first rule that sent the event there."""
+    routes: dict[str, Route] = {}
+    for rule in rules:
+        if not rule.when.matches(event):
+            continue
+        for channel in rule.channels:
+            routes.setdefault(channel, Route(rule=rule.name, channel=channel))
+        if rule.stop:
+            break
+    return list(routes.values())

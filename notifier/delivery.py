@@ -1,0 +1,197 @@
+"""The outbox worker: claim due rows, send them, record the outcome, back off, dead-letter.
+
+Each channel has its own loop, so a slow or dead target delays no other channel and never
+the poller (which only writes outbox rows). A row is marked delivered only after its target
+accepted it: a crash in between means the same event (same `webhook-id`) is sent again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+import structlog
+
+from notifier.channels.base import Channel, DeliveryError
+from notifier.core.retry import RetryPolicy
+from notifier.core.timestamps import format_ts, parse_ts
+from notifier.logs import redact
+from notifier.store import Delivery, Store
+
+log = structlog.get_logger(__name__)
+
+_IDLE_POLL = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one attempt came to, for logs and metrics."""
+
+    channel: str
+    event_id: str
+    result: str  # delivered | retry | dead
+    status: int | None = None
+    error: str | None = None
+
+
+class OutboxWorker:
+    """Delivers pending outbox rows of every channel until stopped."""
+
+    def __init__(
+        self,
+        store: Store,
+        channels: Mapping[str, Channel],
+        policies: Mapping[str, RetryPolicy],
+        *,
+        concurrency: int = 8,
+        clock: Callable[[], datetime],
+        rng: random.Random | None = None,
+        on_outcome: Callable[[Outcome], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.channels = dict(channels)
+        self.policies = dict(policies)
+        self.concurrency = concurrency
+        self.clock = clock
+        self.rng = rng or random.Random()  # noqa: S311 -- jitter, not cryptography
+        self.on_outcome = on_outcome
+        self._wakeups = {name: asyncio.Event() for name in self.channels}
+        self._stopping = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def wake(self) -> None:
+        """New rows were queued: every channel looks at the outbox now instead of later."""
+        for event in self._wakeups.values():
+            event.set()
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._channel_loop(name), name=f"outbox:{name}")
+            for name in self.channels
+        ]
+
+    async def stop(self, grace: float) -> None:
+        """Stop claiming rows; let in-flight sends finish within `grace`, then cancel them.
+
+        A cancelled send leaves its row pending, so it is sent after the next start.
+        """
+        self._stopping.set()
+        self.wake()
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(self._tasks, timeout=grace)
+        for task in pending:
+            task.cancel()
+        for task in pending:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if pending:
+            log.warning("deliveries_interrupted", channels=[t.get_name() for t in pending])
+
+    async def drain(self) -> int:
+        """Send everything due now, channel by channel concurrently; for `notifier once`.
+
+        Rows that fail go to backoff and are left for a later run; returns attempts made.
+        """
+        counts = await asyncio.gather(*(self._drain_channel(name) for name in self.channels))
+        return sum(counts)
+
+    async def _drain_channel(self, name: str) -> int:
+        attempts = 0
+        while batch := self.store.due_deliveries(
+            name, format_ts(self.clock()), self.concurrency * 4
+        ):
+            await self._send_batch(name, batch)
+            attempts += len(batch)
+        return attempts
+
+    async def _channel_loop(self, name: str) -> None:
+        wakeup = self._wakeups[name]
+        while not self._stopping.is_set():
+            wakeup.clear()
+            batch = self.store.due_deliveries(name, format_ts(self.clock()), self.concurrency * 4)
+            if batch:
+                await self._send_batch(name, batch)
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wakeup.wait(), timeout=self._idle_wait(name))
+
+    def _idle_wait(self, name: str) -> float:
+        """Sleep until the next row of this channel is due (or a wake-up), at most a few s."""
+        due = parse_ts(self.store.next_due_at(name))
+        if due is None:
+            return _IDLE_POLL
+        return min(_IDLE_POLL, max(0.01, (due - self.clock()).total_seconds()))
+
+    async def _send_batch(self, name: str, batch: list[Delivery]) -> None:
+        limit = asyncio.Semaphore(self.concurrency)
+
+        async def attempt(delivery: Delivery) -> None:
+            async with limit:
+                if self._stopping.is_set():
+                    return  # stays pending: sent after the next start
+                await self._attempt(name, delivery)
+
+        await asyncio.gather(*(attempt(d) for d in batch))
+
+    async def _attempt(self, name: str, delivery: Delivery) -> None:
+        channel = self.channels[name]
+        event = delivery.event
+        attempt_log = log.bind(
+            channel=name, event_id=event.id, job_id=event.job_id, attempt=delivery.attempts + 1
+        )
+        try:
+            status = await channel.send(event, delivery.rule)
+        except DeliveryError as exc:
+            self._failed(delivery, attempt_log, redact(str(exc)), exc.status, exc.retryable, exc)
+            return
+        except Exception as exc:  # noqa: BLE001 -- a channel bug must not stop the worker
+            reason = redact(f"{type(exc).__name__}: {exc}")
+            self._failed(delivery, attempt_log, reason, None, True, None)
+            return
+        self.store.mark_delivered([delivery.id], format_ts(self.clock()), status)
+        attempt_log.info("delivered", status=status, to_status=event.to_status)
+        self._report(Outcome(name, event.id, "delivered", status))
+
+    def _failed(
+        self,
+        delivery: Delivery,
+        attempt_log: structlog.typing.FilteringBoundLogger,
+        reason: str,
+        status: int | None,
+        retryable: bool,
+        error: DeliveryError | None,
+    ) -> None:
+        now = self.clock()
+        next_at: datetime | None = None
+        if retryable:
+            created = parse_ts(delivery.created_at) or now
+            next_at = self.policies[delivery.channel].next_attempt(
+                attempts=delivery.attempts + 1,
+                created_at=created,
+                now=now,
+                retry_after=error.retry_after if error is not None else None,
+                rng=self.rng,
+            )
+        self.store.mark_failed(
+            delivery.id,
+            error=reason,
+            status=status,
+            next_attempt_at=None if next_at is None else format_ts(next_at),
+        )
+        if next_at is None:
+            attempt_log.error("dead_lettered", reason=reason, status=status, retryable=retryable)
+            self._report(Outcome(delivery.channel, delivery.event.id, "dead", status, reason))
+        else:
+            attempt_log.warning(
+                "delivery_failed", reason=reason, status=status, retry_at=format_ts(next_at)
+            )
+            self._report(Outcome(delivery.channel, delivery.event.id, "retry", status, reason))
+
+    def _report(self, outcome: Outcome) -> None:
+        if self.on_outcome is not None:
+            self.on_outcome(outcome)

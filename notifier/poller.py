@@ -1,0 +1,202 @@
+"""One poll cycle of one source scope: fetch what may have changed, diff it, commit it once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import structlog
+
+from notifier.core.diff import diff_job
+from notifier.core.models import Event, Job, Route, SnapshotRow
+from notifier.core.rules import Rule, route
+from notifier.core.statuses import SourceType
+from notifier.core.timestamps import format_ts, parse_ts
+from notifier.llamacloud.client import LlamaCloudClient
+from notifier.llamacloud.sources import fetch_v2_by_ids, list_v1, list_v2
+from notifier.store import Store
+
+log = structlog.get_logger(__name__)
+
+V2_SOURCES = frozenset({SourceType.EXTRACT_V2.value, SourceType.PARSE_V2.value})
+
+
+@dataclass(frozen=True, slots=True)
+class PollTarget:
+    """What one scheduled poll covers: a source in one project (v2) or for one agent (v1)."""
+
+    name: str
+    source: str
+    scope: str
+    project_id: str | None = None
+    extraction_agent_id: str | None = None
+    statuses: tuple[str, ...] = ()
+    configuration_id: str | None = None
+    stuck_after: timedelta | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.name}/{self.scope}" if self.scope else self.name
+
+
+@dataclass(frozen=True, slots=True)
+class PollOptions:
+    """The polling knobs, as plain values (only the daemon reads settings)."""
+
+    lookback: timedelta = timedelta(days=3)
+    overlap: timedelta = timedelta(minutes=5)
+    initial_sync: str = "baseline"
+    page_size: int = 100
+    job_ids_batch: int = 100
+
+
+@dataclass(slots=True)
+class CycleResult:
+    """What a cycle did, for logs, metrics and tests."""
+
+    target: str
+    observed: int = 0
+    written: int = 0
+    events: list[Event] = field(default_factory=list)
+    queued: int = 0
+    requests: int = 0
+
+
+class Poller:
+    """Runs cycles; every write of a cycle goes through one `Store.commit_cycle` transaction."""
+
+    def __init__(
+        self,
+        client: LlamaCloudClient,
+        store: Store,
+        rules: Sequence[Rule],
+        options: PollOptions,
+        *,
+        clock: Callable[[], datetime],
+        on_queued: Callable[[], None] | None = None,
+    ) -> None:
+        self.client = client
+        self.store = store
+        self.rules = list(rules)
+        self.options = options
+        self.clock = clock
+        self.on_queued = on_queued
+
+    async def poll(self, target: PollTarget) -> CycleResult:
+        """One cycle. Raises the client's errors after recording them for the status page."""
+        started = self.clock()
+        requests_before = self.client.requests_sent
+        state = self.store.source_state(target.name, target.scope)
+        cycle_log = log.bind(source=target.name, scope=target.scope or None)
+        try:
+            if target.source in V2_SOURCES:
+                jobs = await self._fetch_v2(target, state.watermark, started)
+            else:
+                jobs = await self._fetch_v1(target)
+        except Exception as exc:
+            self.store.record_poll_failure(
+                name=target.name, scope=target.scope, now=format_ts(self.clock()), error=str(exc)
+            )
+            raise
+        now = format_ts(self.clock())
+        notify_new = state.baseline_done or self.options.initial_sync == "notify"
+        previous = self.store.load_rows(target.source, jobs.keys())
+        rows: list[SnapshotRow] = []
+        routed: list[tuple[Event, Sequence[Route]]] = []
+        for job in jobs.values():
+            row, event = diff_job(
+                previous.get(job.job_id),
+                job,
+                now=now,
+                notify_new=notify_new,
+                stuck_after=target.stuck_after,
+            )
+            if row is not None:
+                rows.append(row)
+            if event is not None:
+                routed.append((event, route(event, self.rules)))
+        queued = self.store.commit_cycle(
+            name=target.name,
+            scope=target.scope,
+            now=now,
+            rows=rows,
+            events=routed,
+            watermark=_watermark(jobs.values(), started),
+            baseline_done=True,
+        )
+        result = CycleResult(
+            target=target.key,
+            observed=len(jobs),
+            written=len(rows),
+            events=[event for event, _ in routed],
+            queued=queued,
+            requests=self.client.requests_sent - requests_before,
+        )
+        for event in result.events:
+            cycle_log.info(
+                "transition",
+                type=event.type,
+                job_id=event.job_id,
+                from_status=event.from_status,
+                to_status=event.to_status,
+                event_id=event.id,
+            )
+        if not state.baseline_done and not notify_new:
+            cycle_log.info("baseline_recorded", jobs=len(jobs))
+        if queued and self.on_queued is not None:
+            self.on_queued()
+        return result
+
+    async def _fetch_v2(
+        self, target: PollTarget, watermark: str | None, now: datetime
+    ) -> dict[str, Job]:
+        """Discovery since the watermark (minus overlap), then a refresh of the active jobs."""
+        known = parse_ts(watermark)
+        since = now - self.options.lookback if known is None else known - self.options.overlap
+        seen: dict[str, Job] = {}
+        for status in target.statuses or (None,):
+            async for page in list_v2(
+                self.client,
+                target.source,
+                project_id=target.project_id,
+                created_at_on_or_after=format_ts(since),
+                status=status,
+                configuration_id=target.configuration_id,
+                page_size=self.options.page_size,
+                log=log,
+            ):
+                for job in page:
+                    seen[job.job_id] = job
+        active = [
+            job_id
+            for job_id in self.store.active_job_ids(target.source, target.project_id)
+            if job_id not in seen
+        ]
+        if active:
+            for job in await fetch_v2_by_ids(
+                self.client,
+                target.source,
+                active,
+                project_id=target.project_id,
+                batch_size=self.options.job_ids_batch,
+                log=log,
+            ):
+                seen.setdefault(job.job_id, job)
+        return seen
+
+    async def _fetch_v1(self, target: PollTarget) -> dict[str, Job]:
+        """v1 endpoints have no filters: the agent's whole listing, diffed whole."""
+        if target.extraction_agent_id is None:
+            raise ValueError(f"source {target.name!r} needs an extraction_agent_id")
+        jobs = await list_v1(
+            self.client, target.source, extraction_agent_id=target.extraction_agent_id, log=log
+        )
+        return {job.job_id: job for job in jobs}
+
+
+def _watermark(jobs: Iterable[Job], now: datetime) -> str | None:
+    """The newest `created_at` seen, never later than now (a skewed clock must not skip jobs)."""
+    ceiling = format_ts(now)
+    newest = max((job.created_at for job in jobs if job.created_at), default=None)
+    return None if newest is None else min(newest, ceiling)

@@ -1,0 +1,466 @@
+"""SQLite: the job snapshot, the event log and the delivery outbox, with versioned migrations.
+
+One owner: a `Store` is used from the thread that opened it (the daemon's event loop).
+Everything a poll cycle learns is written in ONE transaction (`commit_cycle`), so a crash
+leaves either the whole cycle or nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from notifier.core.models import Event, Route, SnapshotRow
+from notifier.core.statuses import is_terminal
+
+PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
+_IN_CHUNK = 500
+
+MIGRATIONS: tuple[tuple[str, str], ...] = (
+    (
+        "initial schema",
+        """
+        CREATE TABLE jobs (
+            source TEXT NOT NULL,
+            job_id TEXT NOT NULL,
+            status TEXT NOT NULL,
+            project_id TEXT,
+            created_at TEXT,
+            updated_at TEXT,
+            status_since TEXT NOT NULL,
+            transitions INTEGER NOT NULL DEFAULT 0,
+            stuck_notified INTEGER NOT NULL DEFAULT 0,
+            terminal INTEGER NOT NULL,
+            PRIMARY KEY (source, job_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX jobs_active ON jobs (source, project_id) WHERE terminal = 0;
+        CREATE TABLE events (
+            id TEXT PRIMARY KEY,
+            type TEXT NOT NULL,
+            source TEXT NOT NULL,
+            job_id TEXT NOT NULL,
+            project_id TEXT,
+            from_status TEXT,
+            to_status TEXT NOT NULL,
+            phase TEXT NOT NULL,
+            detected_at TEXT NOT NULL,
+            body TEXT NOT NULL
+        );
+        CREATE INDEX events_job ON events (source, job_id);
+        CREATE INDEX events_detected ON events (detected_at);
+        CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            event_id TEXT NOT NULL REFERENCES events (id),
+            channel TEXT NOT NULL,
+            rule TEXT NOT NULL,
+            job_key TEXT NOT NULL,
+            state TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            next_attempt_at TEXT NOT NULL,
+            last_error TEXT,
+            last_status INTEGER,
+            delivered_at TEXT,
+            UNIQUE (event_id, channel)
+        );
+        CREATE INDEX outbox_due ON outbox (channel, state, next_attempt_at);
+        CREATE INDEX outbox_job ON outbox (channel, job_key, state, id);
+        CREATE TABLE source_state (
+            name TEXT NOT NULL,
+            scope TEXT NOT NULL,
+            baseline_done INTEGER NOT NULL DEFAULT 0,
+            watermark TEXT,
+            cycles INTEGER NOT NULL DEFAULT 0,
+            last_poll_at TEXT,
+            last_success_at TEXT,
+            last_error TEXT,
+            PRIMARY KEY (name, scope)
+        );
+        """,
+    ),
+)
+
+
+class StoreError(Exception):
+    """The database cannot be opened or written; the message names the file."""
+
+
+@dataclass(frozen=True, slots=True)
+class SourceState:
+    """What the store remembers of one polled scope (a source in one project or agent)."""
+
+    name: str
+    scope: str
+    baseline_done: bool = False
+    watermark: str | None = None
+    cycles: int = 0
+    last_poll_at: str | None = None
+    last_success_at: str | None = None
+    last_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """An outbox row joined with its event: what the worker needs to send it."""
+
+    id: int
+    event: Event
+    channel: str
+    rule: str
+    state: str
+    attempts: int
+    created_at: str
+    next_attempt_at: str
+    last_error: str | None
+    last_status: int | None
+    delivered_at: str | None
+
+
+def event_to_json(event: Event) -> str:
+    """The event as stored: every field, the raw job included."""
+    return json.dumps(asdict(event), ensure_ascii=False, separators=(",", ":"))
+
+
+def event_from_json(text: str) -> Event:
+    """The inverse of `event_to_json`."""
+    return Event(**json.loads(text))
+
+
+class Store:
+    """The notifier's SQLite database (WAL), migrated to the newest schema on open."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        try:
+            if str(path) != ":memory:":
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.conn = sqlite3.connect(str(path), isolation_level=None, timeout=30)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+            self.conn.execute("PRAGMA foreign_keys=ON")
+            self.db = sqlite_utils.Database(self.conn)
+            self._migrate()
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(f"cannot open the store at {self.path}: {exc}") from exc
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT, rolled back on any error."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        """Apply each migration not yet recorded, each in its own transaction."""
+        self.conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations "
+            "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+        )
+        done = {row[0] for row in self.conn.execute("SELECT version FROM schema_migrations")}
+        for version, (name, script) in enumerate(MIGRATIONS, start=1):
+            if version in done:
+                continue
+            with self.transaction() as conn:
+                for statement in script.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO schema_migrations VALUES (?, ?, strftime('%Y-%m-%dT%H:%M:%fZ'))",
+                    (version, name),
+                )
+
+    def schema_version(self) -> int:
+        row = self.conn.execute("SELECT max(version) FROM schema_migrations").fetchone()
+        return int(row[0] or 0)
+
+    # -- snapshot ---------------------------------------------------------------------------
+
+    def source_state(self, name: str, scope: str) -> SourceState:
+        rows = list(
+            self.db.query("SELECT * FROM source_state WHERE name = ? AND scope = ?", [name, scope])
+        )
+        if not rows:
+            return SourceState(name=name, scope=scope)
+        row = rows[0]
+        return SourceState(**{**row, "baseline_done": bool(row["baseline_done"])})
+
+    def source_states(self) -> list[SourceState]:
+        return [
+            SourceState(**{**row, "baseline_done": bool(row["baseline_done"])})
+            for row in self.db.query("SELECT * FROM source_state ORDER BY name, scope")
+        ]
+
+    def active_job_ids(self, source: str, project_id: str | None) -> list[str]:
+        """Ids of the jobs last seen in a non-terminal status: what a cheap cycle refreshes."""
+        if project_id is None:
+            sql, args = "SELECT job_id FROM jobs WHERE source = ? AND terminal = 0", [source]
+        else:
+            sql = "SELECT job_id FROM jobs WHERE source = ? AND project_id = ? AND terminal = 0"
+            args = [source, project_id]
+        return [row[0] for row in self.conn.execute(sql, args)]
+
+    def load_rows(self, source: str, job_ids: Iterable[str]) -> dict[str, SnapshotRow]:
+        """The snapshot rows of these jobs, read in chunks so no query grows unbounded."""
+        ids = list(dict.fromkeys(job_ids))
+        found: dict[str, SnapshotRow] = {}
+        for start in range(0, len(ids), _IN_CHUNK):
+            chunk = ids[start : start + _IN_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            cursor = self.conn.execute(
+                "SELECT source, job_id, status, project_id, created_at, updated_at, "
+                "status_since, transitions, stuck_notified FROM jobs "
+                f"WHERE source = ? AND job_id IN ({marks})",
+                [source, *chunk],
+            )
+            for row in cursor:
+                found[row[1]] = SnapshotRow(
+                    source=row[0],
+                    job_id=row[1],
+                    status=row[2],
+                    project_id=row[3],
+                    created_at=row[4],
+                    updated_at=row[5],
+                    status_since=row[6],
+                    transitions=row[7],
+                    stuck_notified=bool(row[8]),
+                )
+        return found
+
+    def commit_cycle(
+        self,
+        *,
+        name: str,
+        scope: str,
+        now: str,
+        rows: Sequence[SnapshotRow],
+        events: Sequence[tuple[Event, Sequence[Route]]],
+        watermark: str | None,
+        baseline_done: bool,
+    ) -> int:
+        """Snapshot rows, events, outbox rows and the scope's state in one transaction.
+
+        An event already recorded (same deterministic id) is skipped with its outbox rows, so
+        replaying a cycle after a crash cannot queue a delivery twice. Returns how many new
+        outbox rows were queued.
+        """
+        queued = 0
+        with self.transaction() as conn:
+            conn.executemany(
+                "INSERT INTO jobs (source, job_id, status, project_id, created_at, updated_at, "
+                "status_since, transitions, stuck_notified, terminal) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (source, job_id) DO UPDATE SET status = excluded.status, "
+                "project_id = excluded.project_id, created_at = excluded.created_at, "
+                "updated_at = excluded.updated_at, status_since = excluded.status_since, "
+                "transitions = excluded.transitions, stuck_notified = excluded.stuck_notified, "
+                "terminal = excluded.terminal",
+                [
+                    (
+                        r.source,
+                        r.job_id,
+                        r.status,
+                        r.project_id,
+                        r.created_at,
+                        r.updated_at,
+                        r.status_since,
+                        r.transitions,
+                        int(r.stuck_notified),
+                        int(is_terminal(r.status)),
+                    )
+                    for r in rows
+                ],
+            )
+            for event, routes in events:
+                inserted = conn.execute(
+                    "INSERT OR IGNORE INTO events (id, type, source, job_id, project_id, "
+                    "from_status, to_status, phase, detected_at, body) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        event.id,
+                        event.type,
+                        event.source,
+                        event.job_id,
+                        event.project_id,
+                        event.from_status,
+                        event.to_status,
+                        event.phase,
+                        event.detected_at,
+                        event_to_json(event),
+                    ),
+                ).rowcount
+                if not inserted:
+                    continue
+                job_key = f"{event.source}:{event.job_id}"
+                for route in routes:
+                    queued += conn.execute(
+                        "INSERT OR IGNORE INTO outbox (event_id, channel, rule, job_key, state, "
+                        "created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (event.id, route.channel, route.rule, job_key, PENDING, now, now),
+                    ).rowcount
+            conn.execute(
+                "INSERT INTO source_state (name, scope, baseline_done, watermark, cycles, "
+                "last_poll_at, last_success_at, last_error) VALUES (?, ?, ?, ?, 1, ?, ?, NULL) "
+                "ON CONFLICT (name, scope) DO UPDATE SET "
+                "baseline_done = max(baseline_done, excluded.baseline_done), "
+                "watermark = coalesce(max(excluded.watermark, watermark), "
+                "excluded.watermark, watermark), "
+                "cycles = cycles + 1, last_poll_at = excluded.last_poll_at, "
+                "last_success_at = excluded.last_success_at, last_error = NULL",
+                (name, scope, int(baseline_done), watermark, now, now),
+            )
+        return queued
+
+    def record_poll_failure(self, *, name: str, scope: str, now: str, error: str) -> None:
+        """Remember the last error of a scope for the status page; the snapshot is untouched."""
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO source_state (name, scope, last_poll_at, last_error) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (name, scope) DO UPDATE SET "
+                "last_poll_at = excluded.last_poll_at, last_error = excluded.last_error",
+                (name, scope, now, error[:2000]),
+            )
+
+    # -- events -----------------------------------------------------------------------------
+
+    def list_events(
+        self,
+        *,
+        job_id: str | None = None,
+        source: str | None = None,
+        status: str | None = None,
+        since: str | None = None,
+        limit: int = 100,
+    ) -> list[Event]:
+        """Recorded events, newest first, narrowed by the given filters."""
+        where, args = ["1 = 1"], []
+        for column, value in (("job_id", job_id), ("source", source), ("to_status", status)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        if since is not None:
+            where.append("detected_at >= ?")
+            args.append(since)
+        sql = (
+            f"SELECT body FROM events WHERE {' AND '.join(where)} "
+            "ORDER BY detected_at DESC, rowid DESC LIMIT ?"
+        )
+        return [event_from_json(row[0]) for row in self.conn.execute(sql, [*args, limit])]
+
+    # -- outbox -----------------------------------------------------------------------------
+
+    _DELIVERY_COLUMNS = (
+        "o.id, e.body, o.channel, o.rule, o.state, o.attempts, o.created_at, "
+        "o.next_attempt_at, o.last_error, o.last_status, o.delivered_at"
+    )
+
+    @staticmethod
+    def _delivery(row: Sequence[Any]) -> Delivery:
+        return Delivery(row[0], event_from_json(row[1]), *row[2:])
+
+    def due_deliveries(self, channel: str, now: str, limit: int) -> list[Delivery]:
+        """Pending rows due now, oldest first, at most one per job.
+
+        A row waits while an older pending row of the same job and channel exists, so each
+        receiver sees a job's transitions in the order they were detected.
+        """
+        sql = (
+            f"SELECT {self._DELIVERY_COLUMNS} FROM outbox o JOIN events e ON e.id = o.event_id "
+            "WHERE o.channel = ? AND o.state = 'pending' AND o.next_attempt_at <= ? "
+            "AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.channel = o.channel "
+            "AND p.job_key = o.job_key AND p.state = 'pending' AND p.id < o.id) "
+            "ORDER BY o.id LIMIT ?"
+        )
+        return [self._delivery(row) for row in self.conn.execute(sql, (channel, now, limit))]
+
+    def next_due_at(self, channel: str) -> str | None:
+        row = self.conn.execute(
+            "SELECT min(next_attempt_at) FROM outbox WHERE channel = ? AND state = 'pending'",
+            (channel,),
+        ).fetchone()
+        return None if row is None else row[0]
+
+    def mark_delivered(self, ids: Sequence[int], now: str, status: int | None = None) -> None:
+        with self.transaction() as conn:
+            conn.executemany(
+                "UPDATE outbox SET state = 'delivered', delivered_at = ?, attempts = attempts + 1, "
+                "last_status = ?, last_error = NULL WHERE id = ?",
+                [(now, status, i) for i in ids],
+            )
+
+    def mark_failed(
+        self,
+        delivery_id: int,
+        *,
+        error: str,
+        status: int | None,
+        next_attempt_at: str | None,
+    ) -> None:
+        """Count a failed attempt: retry at `next_attempt_at`, or dead-letter when it is None."""
+        state = PENDING if next_attempt_at is not None else DEAD
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE outbox SET state = ?, attempts = attempts + 1, last_error = ?, "
+                "last_status = ?, next_attempt_at = coalesce(?, next_attempt_at) WHERE id = ?",
+                (state, error[:2000], status, next_attempt_at, delivery_id),
+            )
+
+    def list_deliveries(
+        self, *, state: str | None = None, channel: str | None = None, limit: int = 100
+    ) -> list[Delivery]:
+        where, args = ["1 = 1"], []
+        if state == "failed":
+            where.append("o.state = 'pending' AND o.attempts > 0")
+        elif state is not None:
+            where.append("o.state = ?")
+            args.append(state)
+        if channel is not None:
+            where.append("o.channel = ?")
+            args.append(channel)
+        sql = (
+            f"SELECT {self._DELIVERY_COLUMNS} FROM outbox o JOIN events e ON e.id = o.event_id "
+            f"WHERE {' AND '.join(where)} ORDER BY o.id DESC LIMIT ?"
+        )
+        return [self._delivery(row) for row in self.conn.execute(sql, [*args, limit])]
+
+    def requeue(
+        self, *, now: str, delivery_id: int | None = None, channel: str | None = None
+    ) -> int:
+        """Dead rows back to pending with a fresh attempt budget; returns how many."""
+        if delivery_id is None and channel is None:
+            raise ValueError("requeue needs a delivery id or a channel")
+        sql = (
+            "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?, "
+            "created_at = ? WHERE state = 'dead'"
+        )
+        args: list[Any] = [now, now]
+        if delivery_id is not None:
+            sql += " AND id = ?"
+            args.append(delivery_id)
+        if channel is not None:
+            sql += " AND channel = ?"
+            args.append(channel)
+        with self.transaction() as conn:
+            return conn.execute(sql, args).rowcount
+
+    def outbox_counts(self) -> dict[tuple[str, str], int]:
+        """(channel, state) -> rows, for metrics and the status page."""
+        return {
+            (row[0], row[1]): row[2]
+            for row in self.conn.execute(
+                "SELECT channel, state, count(*) FROM outbox GROUP BY channel, state"
+            )
+        }

@@ -1,0 +1,127 @@
+"""store: migrations, the one-transaction cycle commit, and the outbox queries (real SQLite files)."""
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from notifier.core.models import Event, Route, SnapshotRow
+from notifier.store import Store
+
+NOW = "2026-11-23T10:00:00.000000Z"
+LATER = "2026-11-23T10:05:00.000000Z"
+
+
+def snapshot(job_id: str, status: str) -> SnapshotRow:
+    return SnapshotRow("extract_v2", job_id, status, "prj-1", NOW, NOW, NOW)
+
+
+def event(ident: str, job_id: str = "ext-1", to_status: str = "RUNNING") -> Event:
+    return Event(
+        id=ident,
+        type="job.status_changed",
+        source="extract_v2",
+        job_id=job_id,
+        project_id="prj-1",
+        from_status="PENDING",
+        to_status=to_status,
+        phase="running",
+        llamacloud_event="extract.running",
+        error_message=None,
+        job_created_at=NOW,
+        job_updated_at=NOW,
+        detected_at=NOW,
+        job={"id": job_id, "weird": ["kept"]},
+    )
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store(tmp_path / "sub" / "notifier.db")
+
+
+def commit(store: Store, rows: list[SnapshotRow], events: list[tuple[Event, list[Route]]]) -> int:
+    return store.commit_cycle(
+        name="extract_v2",
+        scope="",
+        now=NOW,
+        rows=rows,
+        events=events,
+        watermark=NOW,
+        baseline_done=True,
+    )
+
+
+class TestSchema:
+    def test_migrations_are_recorded_and_wal_is_on(self, store: Store, tmp_path: Path) -> None:
+        """A new file is created with its folder, migrated, and journaled in WAL mode."""
+        assert store.schema_version() == 1
+        assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        store.close()
+        again = Store(tmp_path / "sub" / "notifier.db")
+        assert again.schema_version() == 1
+        assert [r[0] for r in again.conn.execute("SELECT version FROM schema_migrations")] == [1]
+
+
+class TestCommitCycle:
+    def test_rows_events_outbox_and_state_land_together(self, store: Store) -> None:
+        """One call writes the snapshot, the event, one outbox row per route and the state."""
+        queued = commit(
+            store,
+            [snapshot("ext-1", "RUNNING")],
+            [(event("evt_a"), [Route("r", "hook"), Route("r", "slack")])],
+        )
+        assert queued == 2
+        assert store.load_rows("extract_v2", ["ext-1"])["ext-1"].status == "RUNNING"
+        assert store.list_events()[0].job == {"id": "ext-1", "weird": ["kept"]}
+        state = store.source_state("extract_v2", "")
+        assert state.baseline_done and state.watermark == NOW and state.cycles == 1
+        assert store.active_job_ids("extract_v2", None) == ["ext-1"]
+
+    def test_replayed_event_is_not_queued_twice(self, store: Store) -> None:
+        """The same event id committed again (a replayed cycle) adds no outbox row."""
+        commit(store, [], [(event("evt_a"), [Route("r", "hook")])])
+        assert commit(store, [], [(event("evt_a"), [Route("r", "hook")])]) == 0
+        assert len(store.list_deliveries()) == 1
+
+    def test_failure_rolls_back_everything(self, store: Store) -> None:
+        """An error inside the transaction leaves no snapshot row and no event behind."""
+        with pytest.raises(sqlite3.Error):
+            commit(
+                store, [snapshot("ext-9", "RUNNING")], [(event("evt_b"), [Route("r", object())])]
+            )  # type: ignore[arg-type]
+        assert store.load_rows("extract_v2", ["ext-9"]) == {}
+        assert store.list_events() == []
+
+    def test_terminal_jobs_leave_the_active_set(self, store: Store) -> None:
+        """A job seen COMPLETED is no longer refreshed."""
+        commit(store, [snapshot("ext-1", "RUNNING"), snapshot("ext-2", "PENDING")], [])
+        commit(store, [snapshot("ext-1", "COMPLETED")], [])
+        assert store.active_job_ids("extract_v2", "prj-1") == ["ext-2"]
+
+
+class TestOutbox:
+    def test_one_row_per_job_in_detection_order(self, store: Store) -> None:
+        """A job's second transition waits until its first is no longer pending."""
+        commit(store, [], [(event("evt_1", "ext-1", "RUNNING"), [Route("r", "hook")])])
+        commit(store, [], [(event("evt_2", "ext-1", "COMPLETED"), [Route("r", "hook")])])
+        commit(store, [], [(event("evt_3", "ext-2", "RUNNING"), [Route("r", "hook")])])
+        due = store.due_deliveries("hook", LATER, 10)
+        assert [d.event.id for d in due] == ["evt_1", "evt_3"]
+        store.mark_delivered([due[0].id], LATER, 204)
+        assert [d.event.id for d in store.due_deliveries("hook", LATER, 10)] == ["evt_2", "evt_3"]
+
+    def test_backoff_hides_rows_until_due_and_dead_can_be_requeued(self, store: Store) -> None:
+        """A failed row is invisible until its next attempt; a dead one returns on requeue."""
+        commit(store, [], [(event("evt_1"), [Route("r", "hook")])])
+        (row,) = store.due_deliveries("hook", NOW, 10)
+        store.mark_failed(row.id, error="HTTP 500", status=500, next_attempt_at=LATER)
+        assert store.due_deliveries("hook", NOW, 10) == []
+        assert store.next_due_at("hook") == LATER
+        assert [d.attempts for d in store.list_deliveries(state="failed")] == [1]
+        store.mark_failed(row.id, error="HTTP 404", status=404, next_attempt_at=None)
+        (dead,) = store.list_deliveries(state="dead")
+        assert (dead.last_status, dead.last_error, dead.attempts) == (404, "HTTP 404", 2)
+        assert store.requeue(now=LATER, channel="hook") == 1
+        assert [d.event.id for d in store.due_deliveries("hook", LATER, 10)] == ["evt_1"]
+        assert store.outbox_counts() == {("hook", "pending"): 1}

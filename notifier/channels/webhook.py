@@ -23,7 +23,8 @@ def secret_key(secret: str) -> bytes:
 
     Decoded exactly as the `standardwebhooks` libraries do, so their verifiers agree.
     """
-    return base64.b64decode(secret.removeprefix("whsec_"))
+    # The "==" admits unpadded secrets; b64decode ignores surplus padding (as the libraries do).
+    return base64.b64decode(secret.removeprefix("whsec_") + "==")
 
 
 def sign(key: bytes, msg_id: str, timestamp: int, body: bytes) -> str:

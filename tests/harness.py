@@ -1,0 +1,187 @@
+"""Real edges for end-to-end tests: a verifying webhook receiver and the daemon as a process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from standardwebhooks.webhooks import Webhook
+
+API_KEY = "llx-test-key-5a8b1c9d2e7f"
+WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Received:
+    """One verified request: its webhook-id and decoded payload."""
+
+    webhook_id: str
+    payload: dict[str, Any]
+
+
+@dataclass
+class Receiver:
+    """A loopback webhook target that verifies every signature with `standardwebhooks`.
+
+    `fail_next` makes the next N requests answer 500; `bad` collects unverifiable requests.
+    """
+
+    secret: str = WEBHOOK_SECRET
+    received: list[Received] = field(default_factory=list)
+    bad: list[str] = field(default_factory=list)
+    fail_next: int = 0
+    delay: float = 0.0
+    url: str = ""
+    _runner: web.AppRunner | None = None
+    _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+    async def start(self) -> Receiver:
+        async def handle(request: web.Request) -> web.Response:
+            body = await request.read()
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            if self.fail_next > 0:
+                self.fail_next -= 1
+                return web.Response(status=500)
+            try:
+                payload = Webhook(self.secret).verify(body, dict(request.headers))
+            except Exception as exc:  # noqa: BLE001 -- recorded and asserted on
+                self.bad.append(repr(exc))
+                return web.Response(status=400)
+            async with self._changed:
+                self.received.append(Received(request.headers["webhook-id"], payload))
+                self._changed.notify_all()
+            return web.Response(status=204)
+
+        app = web.Application()
+        app.router.add_post("/hook", handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{port}/hook"
+        return self
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def transitions(self, job_id: str | None = None) -> list[tuple[str, str | None, str]]:
+        """(job_id, from, to) in arrival order, optionally for one job."""
+        out = []
+        for item in self.received:
+            data = item.payload["data"]
+            if job_id is None or data["job_id"] == job_id:
+                out.append((data["job_id"], data["from_status"], data["to_status"]))
+        return out
+
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 15.0) -> None:
+        """Until `predicate()` holds, re-checked on every request; fails after `timeout`."""
+
+        async def check() -> None:
+            async with self._changed:
+                await self._changed.wait_for(predicate)
+
+        await asyncio.wait_for(check(), timeout)
+
+
+def write_config(path: Path, simulator_url: str, receiver_url: str, **extra: Any) -> Path:
+    """A daemon config polling the simulator every 200 ms, every transition to the receiver."""
+    config: dict[str, Any] = {
+        "llamacloud": {
+            "base_url": simulator_url,
+            "api_key": "${TEST_LLAMA_KEY}",
+            "max_requests_per_second": 200,
+        },
+        "store": {"path": str(path.parent / "notifier.db")},
+        "polling": {
+            "interval": "200ms",
+            "lookback": "1d",
+            "overlap": "1m",
+            "initial_sync": "baseline",
+        },
+        "sources": [{"type": "extract_v2"}, {"type": "parse_v2"}],
+        "channels": {
+            "hook": {"type": "webhook", "url": receiver_url, "secret": "${TEST_WEBHOOK_SECRET}"},
+        },
+        "rules": [{"name": "everything", "notify": ["hook"]}],
+        "delivery": {"backoff_base": "100ms", "backoff_max": "1s"},
+        "http": {"enabled": False},
+        "log": {"level": "debug", "format": "json"},
+    }
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(config.get(key), dict):
+            config[key].update(value)
+        else:
+            config[key] = value
+    path.write_text(json.dumps(config, indent=2))  # JSON is YAML
+    return path
+
+
+def daemon_env() -> dict[str, str]:
+    return {
+        **os.environ,
+        "TEST_LLAMA_KEY": API_KEY,
+        "TEST_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+@dataclass
+class DaemonProcess:
+    """`python -m notifier run` as a real child process; its stderr goes to a log file."""
+
+    config: Path
+    log_path: Path
+    process: asyncio.subprocess.Process | None = None
+
+    async def start(self, command: str = "run") -> DaemonProcess:
+        log = self.log_path.open("ab")
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "notifier",
+            command,
+            "--config",
+            str(self.config),
+            env=daemon_env(),
+            cwd=str(REPO),
+            stdout=log,
+            stderr=log,
+        )
+        log.close()
+        return self
+
+    async def terminate(self, timeout: float = 20.0) -> int:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        return await asyncio.wait_for(self.process.wait(), timeout)
+
+    async def kill(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+        await self.process.wait()
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool]], timeout: float = 15.0, every: float = 0.05
+) -> None:
+    """Poll an async condition until it holds or `timeout` passes."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(every)

@@ -1,0 +1,199 @@
+"""The real daemon (`notifier run` as a subprocess) against the simulator and a verifying receiver."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from notifier.simulator import start_simulator
+from tests.harness import API_KEY, WEBHOOK_SECRET, DaemonProcess, Receiver, eventually, write_config
+
+pytestmark = pytest.mark.timeout(120)
+
+
+class Sim:
+    """The simulator's control API, as a test drives it."""
+
+    def __init__(self, url: str, session: aiohttp.ClientSession) -> None:
+        self.url, self.session = url, session
+
+    async def create(self, source: str, status: str = "PENDING", **fields: Any) -> str:
+        async with self.session.post(
+            f"{self.url}/_sim/jobs", json={"source": source, "status": status, **fields}
+        ) as r:
+            assert r.status == 201, await r.text()
+            return str((await r.json())["id"])
+
+    async def set_status(self, job_id: str, status: str, **fields: Any) -> None:
+        async with self.session.post(
+            f"{self.url}/_sim/jobs/{job_id}/status", json={"status": status, **fields}
+        ) as r:
+            assert r.status == 200, await r.text()
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[Sim]:
+    runner, url, _ = await start_simulator(api_key=API_KEY)
+    async with aiohttp.ClientSession() as session:
+        yield Sim(url, session)
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    rec = await Receiver().start()
+    yield rec
+    await rec.stop()
+
+
+def baseline_done(db: Path, names: tuple[str, ...] = ("extract_v2", "parse_v2")) -> bool:
+    if not db.exists():
+        return False
+    with sqlite3.connect(db) as conn:
+        try:
+            rows = conn.execute("SELECT name FROM source_state WHERE baseline_done = 1").fetchall()
+        except sqlite3.OperationalError:
+            return False
+    return set(names) <= {r[0] for r in rows}
+
+
+async def wait_baseline(db: Path) -> None:
+    async def check() -> bool:
+        return baseline_done(db)
+
+    await eventually(check, timeout=20)
+
+
+async def drive(sim: Sim, receiver: Receiver, job_id: str, statuses: list[str]) -> None:
+    """Move a job step by step, each step only after the receiver got the previous one."""
+    for status in statuses:
+        before = len(receiver.transitions(job_id))
+        extra = {"error_message": "parser crashed"} if status == "FAILED" else {}
+        await sim.set_status(job_id, status, **extra)
+        await receiver.wait_for(lambda n=before: len(receiver.transitions(job_id)) > n)
+        assert receiver.transitions(job_id)[-1][2] == status
+
+
+async def test_transitions_arrive_signed_exactly_once(
+    sim: Sim, receiver: Receiver, tmp_path: Path
+) -> None:
+    """Extract and parse jobs through every status arrive once each, verified by standardwebhooks."""
+    old_done = await sim.create("extract_v2", "COMPLETED")
+    old_running = await sim.create("parse_v2", "RUNNING")
+    config = write_config(tmp_path / "config.yaml", sim.url, receiver.url)
+    daemon = await DaemonProcess(config, tmp_path / "daemon.log").start()
+    try:
+        await wait_baseline(tmp_path / "notifier.db")
+
+        ext_ok = await sim.create("extract_v2")
+        ext_fail = await sim.create("extract_v2")
+        ext_cancel = await sim.create("extract_v2")
+        parse_ok = await sim.create("parse_v2")
+        parse_fail = await sim.create("parse_v2")
+        parse_cancel = await sim.create("parse_v2")
+        for job in (ext_ok, ext_fail, ext_cancel, parse_ok, parse_fail, parse_cancel):
+            await receiver.wait_for(lambda j=job: len(receiver.transitions(j)) == 1)
+
+        await drive(sim, receiver, ext_ok, ["RUNNING", "THROTTLED", "RUNNING", "COMPLETED"])
+        await drive(sim, receiver, ext_fail, ["RUNNING", "FAILED"])
+        await drive(sim, receiver, ext_cancel, ["CANCELLED"])
+        await drive(sim, receiver, parse_ok, ["RUNNING", "COMPLETED"])
+        await drive(sim, receiver, parse_fail, ["RUNNING", "FAILED"])
+        await drive(sim, receiver, parse_cancel, ["CANCELLED"])
+        await drive(sim, receiver, old_running, ["COMPLETED"])
+        await asyncio.sleep(1.0)  # several more cycles: nothing else may arrive
+    finally:
+        code = await daemon.terminate()
+    assert code == 0
+
+    assert receiver.bad == []
+    assert receiver.transitions(old_done) == []
+    assert receiver.transitions(old_running) == [(old_running, "RUNNING", "COMPLETED")]
+    assert receiver.transitions(ext_ok) == [
+        (ext_ok, None, "PENDING"),
+        (ext_ok, "PENDING", "RUNNING"),
+        (ext_ok, "RUNNING", "THROTTLED"),
+        (ext_ok, "THROTTLED", "RUNNING"),
+        (ext_ok, "RUNNING", "COMPLETED"),
+    ]
+    for job in (ext_fail, parse_fail):
+        assert receiver.transitions(job) == [
+            (job, None, "PENDING"),
+            (job, "PENDING", "RUNNING"),
+            (job, "RUNNING", "FAILED"),
+        ]
+    for job in (ext_cancel, parse_cancel):
+        assert receiver.transitions(job) == [(job, None, "PENDING"), (job, "PENDING", "CANCELLED")]
+    assert receiver.transitions(parse_ok)[-1] == (parse_ok, "RUNNING", "COMPLETED")
+    assert len(receiver.received) == 5 + 3 + 2 + 3 + 3 + 2 + 1
+    ids = [r.webhook_id for r in receiver.received]
+    assert len(set(ids)) == len(ids)
+    assert all(r.payload["id"] == r.webhook_id for r in receiver.received)
+
+    failed = next(
+        r.payload
+        for r in receiver.received
+        if r.payload["data"]["job_id"] == ext_fail and r.payload["data"]["to_status"] == "FAILED"
+    )
+    assert failed["type"] == "job.status_changed"
+    assert failed["data"]["llamacloud_event"] == "extract.error"
+    assert failed["data"]["phase"] == "failed"
+    assert failed["data"]["error_message"] == "parser crashed"
+    assert failed["data"]["rule"] == "everything"
+    assert failed["data"]["job"]["id"] == ext_fail
+    parse_failed = next(
+        r.payload
+        for r in receiver.received
+        if r.payload["data"]["job_id"] == parse_fail and r.payload["data"]["to_status"] == "FAILED"
+    )
+    assert parse_failed["data"]["llamacloud_event"] == "parse.error"
+
+    log = daemon.log_text()
+    assert (
+        API_KEY not in log
+        and WEBHOOK_SECRET not in log
+        and WEBHOOK_SECRET.removeprefix("whsec_") not in log
+    )
+    assert "Traceback" not in log
+
+
+async def test_sigkill_during_deliveries_loses_nothing(
+    sim: Sim, receiver: Receiver, tmp_path: Path
+) -> None:
+    """Killed mid-burst and restarted: every transition arrives; a duplicate keeps its webhook-id."""
+    receiver.delay = 0.05
+    config = write_config(
+        tmp_path / "config.yaml", sim.url, receiver.url, delivery={"concurrency": 2}
+    )
+    daemon = await DaemonProcess(config, tmp_path / "daemon.log").start()
+    await wait_baseline(tmp_path / "notifier.db")
+    jobs = [await sim.create("extract_v2" if i % 2 else "parse_v2") for i in range(40)]
+    await receiver.wait_for(lambda: len(receiver.received) >= 5)
+    await daemon.kill()
+    for job in jobs:
+        await sim.set_status(job, "RUNNING")
+    daemon = await DaemonProcess(config, tmp_path / "daemon.log").start()
+    await asyncio.sleep(0.5)
+    await daemon.kill()
+    daemon = await DaemonProcess(config, tmp_path / "daemon.log").start()
+    try:
+        want = {(job, None, "PENDING") for job in jobs} | {
+            (job, "PENDING", "RUNNING") for job in jobs
+        }
+        await receiver.wait_for(lambda: want <= set(receiver.transitions()), timeout=60)
+    finally:
+        assert await daemon.terminate() == 0
+    assert set(receiver.transitions()) == want
+    ids_by_transition: dict[tuple[str, str | None, str], set[str]] = {}
+    for item, transition in zip(receiver.received, receiver.transitions(), strict=True):
+        ids_by_transition.setdefault(transition, set()).add(item.webhook_id)
+    assert all(len(ids) == 1 for ids in ids_by_transition.values())
+    for job in jobs:  # per job, detection order holds even across the crashes
+        first_seen = [t[2] for t in dict.fromkeys(receiver.transitions(job))]
+        assert first_seen == ["PENDING", "RUNNING"]

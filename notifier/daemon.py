@@ -6,7 +6,7 @@ import asyncio
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import structlog
 from aiohttp import web
@@ -16,6 +16,7 @@ from notifier.channels.base import Channel
 from notifier.channels.webhook import WebhookChannel
 from notifier.core.retry import RetryPolicy
 from notifier.core.rules import Rule, When, as_set
+from notifier.core.timestamps import format_ts
 from notifier.delivery import OutboxWorker
 from notifier.http import create_app, start_server
 from notifier.llamacloud.client import LlamaCloudClient
@@ -175,6 +176,7 @@ class Daemon:
                 initial_sync=polling.initial_sync,
                 page_size=polling.page_size,
                 job_ids_batch=polling.job_ids_batch,
+                reconcile_every=polling.reconcile_every,
             ),
             clock=self.clock,
             on_queued=self.worker.wake,
@@ -204,6 +206,22 @@ class Daemon:
         )
         return result
 
+    async def prune(self) -> int:
+        """Delete what `store.retention` has outlived, a small batch at a time.
+
+        The cut-off never comes closer than twice the lookback, so a reconcile pass cannot
+        meet a pruned finished job and announce it as new.
+        """
+        keep = max(self.settings.store.retention, 2 * self.settings.polling.lookback)
+        before = format_ts(self.clock() - keep)
+        total = 0
+        while deleted := self.store.prune(before):
+            total += deleted
+            await asyncio.sleep(0)  # let polling and deliveries run between batches
+        if total:
+            log.info("pruned", rows=total, before=before)
+        return total
+
     async def once(self) -> list[CycleResult | None]:
         """Every target once, then every due delivery once (`notifier once`)."""
         try:
@@ -229,6 +247,15 @@ class Daemon:
                 next_run_time=self.clock(),
                 misfire_grace_time=None,
             )
+        scheduler.add_job(
+            self.prune,
+            "interval",
+            minutes=10,
+            id="retention",
+            max_instances=1,
+            coalesce=True,
+            next_run_time=self.clock() + timedelta(minutes=1),
+        )
         runner: web.AppRunner | None = None
         http = self.settings.http
         if http.enabled:

@@ -49,6 +49,7 @@ class PollOptions:
     initial_sync: str = "baseline"
     page_size: int = 100
     job_ids_batch: int = 100
+    reconcile_every: int = 20
 
 
 @dataclass(slots=True)
@@ -91,7 +92,8 @@ class Poller:
         cycle_log = log.bind(source=target.name, scope=target.scope or None)
         try:
             if target.source in V2_SOURCES:
-                jobs = await self._fetch_v2(target, state.watermark, started)
+                reconcile = state.cycles > 0 and state.cycles % self.options.reconcile_every == 0
+                jobs = await self._fetch_v2(target, state.watermark, started, reconcile=reconcile)
             else:
                 jobs = await self._fetch_v1(target)
         except Exception as exc:
@@ -149,11 +151,19 @@ class Poller:
         return result
 
     async def _fetch_v2(
-        self, target: PollTarget, watermark: str | None, now: datetime
+        self, target: PollTarget, watermark: str | None, now: datetime, *, reconcile: bool
     ) -> dict[str, Job]:
-        """Discovery since the watermark (minus overlap), then a refresh of the active jobs."""
+        """Discovery since the watermark (minus overlap), then a refresh of the active jobs.
+
+        A reconcile pass (and the first cycle) lists the whole lookback window instead: it
+        finds what the cheap path cannot, such as a finished job that was re-run or a job whose
+        `created_at` lies before the watermark.
+        """
         known = parse_ts(watermark)
-        since = now - self.options.lookback if known is None else known - self.options.overlap
+        if known is None or reconcile:
+            since = now - self.options.lookback
+        else:
+            since = known - self.options.overlap
         seen: dict[str, Job] = {}
         for status in target.statuses or (None,):
             async for page in list_v2(

@@ -85,6 +85,13 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         );
         """,
     ),
+    (
+        "indexes for retention",
+        """
+        CREATE INDEX jobs_finished ON jobs (status_since) WHERE terminal = 1;
+        CREATE INDEX outbox_delivered ON outbox (created_at) WHERE state = 'delivered';
+        """,
+    ),
 )
 
 
@@ -333,6 +340,32 @@ class Store:
                 "last_poll_at = excluded.last_poll_at, last_error = excluded.last_error",
                 (name, scope, now, error[:2000]),
             )
+
+    def prune(self, before: str, batch: int = 1000) -> int:
+        """Delete one small batch of finished jobs, delivered outbox rows and unreferenced events
+        older than `before`; returns rows deleted (call again until 0).
+
+        Pending and dead outbox rows, and the events they point at, are never pruned: what has
+        not been delivered is not lost to retention.
+        """
+        with self.transaction() as conn:
+            deleted = conn.execute(
+                "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox "
+                "WHERE state = 'delivered' AND created_at < ? LIMIT ?)",
+                (before, batch),
+            ).rowcount
+            deleted += conn.execute(
+                "DELETE FROM events WHERE id IN (SELECT e.id FROM events e "
+                "WHERE e.detected_at < ? AND NOT EXISTS "
+                "(SELECT 1 FROM outbox o WHERE o.event_id = e.id) LIMIT ?)",
+                (before, batch),
+            ).rowcount
+            deleted += conn.execute(
+                "DELETE FROM jobs WHERE (source, job_id) IN (SELECT source, job_id FROM jobs "
+                "WHERE terminal = 1 AND status_since < ? LIMIT ?)",
+                (before, batch),
+            ).rowcount
+        return deleted
 
     # -- events -----------------------------------------------------------------------------
 

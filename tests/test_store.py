@@ -55,12 +55,12 @@ def commit(store: Store, rows: list[SnapshotRow], events: list[tuple[Event, list
 class TestSchema:
     def test_migrations_are_recorded_and_wal_is_on(self, store: Store, tmp_path: Path) -> None:
         """A new file is created with its folder, migrated, and journaled in WAL mode."""
-        assert store.schema_version() == 1
+        assert store.schema_version() == 2
         assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         store.close()
         again = Store(tmp_path / "sub" / "notifier.db")
-        assert again.schema_version() == 1
-        assert [r[0] for r in again.conn.execute("SELECT version FROM schema_migrations")] == [1]
+        assert again.schema_version() == 2
+        assert [r[0] for r in again.conn.execute("SELECT version FROM schema_migrations")] == [1, 2]
 
 
 class TestCommitCycle:
@@ -125,3 +125,28 @@ class TestOutbox:
         assert store.requeue(now=LATER, channel="hook") == 1
         assert [d.event.id for d in store.due_deliveries("hook", LATER, 10)] == ["evt_1"]
         assert store.outbox_counts() == {("hook", "pending"): 1}
+
+
+class TestRetention:
+    def test_prune_keeps_what_is_not_delivered(self, store: Store) -> None:
+        """Old finished jobs and delivered rows go; pending and dead rows and their events stay."""
+        commit(
+            store,
+            [snapshot("ext-1", "COMPLETED"), snapshot("ext-2", "RUNNING")],
+            [
+                (event("evt_done"), [Route("r", "hook")]),
+                (event("evt_pending", "ext-3"), [Route("r", "hook")]),
+                (event("evt_dead", "ext-4"), [Route("r", "hook")]),
+            ],
+        )
+        by_event = {d.event.id: d.id for d in store.list_deliveries()}
+        store.mark_delivered([by_event["evt_done"]], NOW)
+        store.mark_failed(by_event["evt_dead"], error="HTTP 410", status=410, next_attempt_at=None)
+        total = 0
+        while deleted := store.prune(before=LATER, batch=1):
+            total += deleted
+        assert total == 3  # the delivered row, its event, the COMPLETED job
+        assert {d.event.id for d in store.list_deliveries()} == {"evt_pending", "evt_dead"}
+        assert {e.id for e in store.list_events()} == {"evt_pending", "evt_dead"}
+        assert set(store.load_rows("extract_v2", ["ext-1", "ext-2"])) == {"ext-2"}
+        assert store.prune(before=NOW) == 0  # nothing older than the cut-off: nothing deleted

@@ -1,0 +1,77 @@
+"""What `notifier check` prints: what would be polled and where each rule routes, no secrets."""
+
+from __future__ import annotations
+
+from notifier.durations import format_duration
+from notifier.llamacloud.sources import V1_PATHS, V2_PATHS
+from notifier.settings import AppriseChannel, Settings, When
+
+
+def _when(when: When) -> str:
+    parts = []
+    for key in type(when).model_fields:
+        value = getattr(when, key)
+        if value is None:
+            continue
+        if key == "not_":
+            parts.append(f"not ({_when(value)})")
+        else:
+            parts.append(f"{key} in [{', '.join(value)}]")
+    return " and ".join(parts) or "every event"
+
+
+def _apprise_target(url: str) -> str:
+    import apprise  # noqa: PLC0415 -- slow import, only for this report
+
+    plugin = apprise.Apprise.instantiate(url)
+    if plugin is None:
+        return f"{url.partition('://')[0]}://*** (not understood by apprise)"
+    return str(plugin.url(privacy=True))
+
+
+def describe(settings: Settings) -> str:
+    """A deterministic plain-text summary of a valid configuration."""
+    api = settings.llamacloud
+    polling = settings.polling
+    lines = [
+        "configuration OK",
+        "",
+        f"LlamaCloud  {api.base_url}  project={api.project_id or '(key default)'}  api_key=set",
+        f"store       {settings.store.path}  retention={format_duration(settings.store.retention)}",
+        f"polling     every {format_duration(polling.interval)}, "
+        f"lookback {format_duration(polling.lookback)}, initial_sync={polling.initial_sync}, "
+        f"reconcile every {polling.reconcile_every} cycles, "
+        f"stuck after {format_duration(polling.stuck_after)}",
+        "",
+        "sources:",
+    ]
+    for source in settings.sources:
+        kind = source.type.value
+        name = source.name or kind
+        if kind in V2_PATHS:
+            projects = ", ".join(source.project_ids) or api.project_id or "(key default)"
+            statuses = ", ".join(source.statuses) or "all"
+            extra = f"  configuration={source.configuration_id}" if source.configuration_id else ""
+            lines.append(
+                f"  {name:<18} GET {V2_PATHS[kind]}  project={projects}  statuses={statuses}{extra}"
+            )
+        else:
+            agents = ", ".join(source.extraction_agent_ids)
+            lines.append(f"  {name:<18} GET {V1_PATHS[kind]}  extraction_agent_id={agents}")
+    lines += ["", "channels:"]
+    for name, channel in settings.channels.items():
+        if isinstance(channel, AppriseChannel):
+            targets = ", ".join(_apprise_target(u.get_secret_value()) for u in channel.urls)
+            lines.append(f"  {name:<18} apprise  {targets}")
+        else:
+            from notifier.channels.webhook import safe_target  # noqa: PLC0415
+
+            signed = "signed" if channel.secret is not None else "unsigned"
+            lines.append(f"  {name:<18} webhook  POST {safe_target(channel.url)} ({signed})")
+    lines += ["", "rules (first match names the route):"]
+    for rule in settings.rules:
+        stop = "" if rule.continue_ else "  (stop)"
+        lines.append(f"  {rule.name}: {_when(rule.when)} -> {', '.join(rule.notify)}{stop}")
+    if not settings.rules:
+        lines.append("  (none: transitions are recorded but not delivered)")
+    return "\n".join(lines)

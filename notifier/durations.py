@@ -1,0 +1,50 @@
+"""Durations as people write them in config files: `500ms`, `30s`, `15m`, `2h`, `3d`, `1h30m`."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+_UNITS = {
+    "ms": timedelta(milliseconds=1),
+    "s": timedelta(seconds=1),
+    "m": timedelta(minutes=1),
+    "h": timedelta(hours=1),
+    "d": timedelta(days=1),
+    "w": timedelta(weeks=1),
+}
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+
+
+def parse_duration(value: object) -> timedelta:
+    """A positive timedelta from `30s`-style text or a number of seconds; ValueError otherwise."""
+    if isinstance(value, timedelta):
+        result = value
+    elif isinstance(value, bool):
+        raise ValueError("expected a duration such as 30s, 15m or 3d")
+    elif isinstance(value, int | float):
+        result = timedelta(seconds=value)
+    elif isinstance(value, str):
+        text = value.strip().lower().replace(" ", "")
+        parts = _PART.findall(text)
+        if not text or "".join(n + u for n, u in parts) != text:
+            raise ValueError(f"invalid duration {value!r}: use e.g. 500ms, 30s, 15m, 2h, 3d")
+        result = sum((float(n) * _UNITS[u] for n, u in parts), timedelta())
+    else:
+        raise ValueError("expected a duration such as 30s, 15m or 3d")
+    if result <= timedelta(0):
+        raise ValueError("duration must be positive")
+    return result
+
+
+def format_duration(value: timedelta) -> str:
+    """The shortest exact spelling: `30s`, `15m`, `3d`, `1h30m`, `250ms`."""
+    millis = round(value.total_seconds() * 1000)
+    if millis % 1000:
+        return f"{millis}ms"
+    seconds, out = millis // 1000, ""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size:
+            count, seconds = divmod(seconds, size)
+            out += f"{count}{unit}"
+    return out or "0s"

@@ -1,0 +1,108 @@
+"""structlog set-up: JSON lines in a container, readable on a terminal, secrets always redacted."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Iterable, MutableMapping
+from typing import Any, TextIO
+
+import structlog
+
+MASK = "***"
+_MIN_SECRET = 4
+_secrets: set[str] = set()
+_pattern: re.Pattern[str] | None = None
+_GENERIC = re.compile(
+    r"(?P<bearer>(?i:bearer)\s+)[A-Za-z0-9._~+/=-]+"
+    r"|(?P<scheme>[a-z][a-z0-9+.-]*://)[^/\s:@]+:[^/\s@]+@"
+)
+
+
+def register_secrets(values: Iterable[str]) -> None:
+    """Remember strings that must never be shown (api keys, webhook secrets, URL tokens)."""
+    global _pattern  # noqa: PLW0603 -- one process-wide registry, rebuilt on registration
+    _secrets.update(v for v in values if v and len(v) >= _MIN_SECRET)
+    ordered = sorted(_secrets, key=len, reverse=True)
+    _pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
+
+
+def _generic(match: re.Match[str]) -> str:
+    if match.group("bearer"):
+        return match.group("bearer") + MASK
+    return match.group("scheme") + MASK + "@"
+
+
+def redact(text: str) -> str:
+    """`text` with every registered secret, bearer token and URL password replaced by ***."""
+    if _pattern is not None:
+        text = _pattern.sub(MASK, text)
+    return _GENERIC.sub(_generic, text)
+
+
+def _redact_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: _redact_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_redact_value(v) for v in value)
+    if isinstance(value, BaseException):
+        return redact(f"{type(value).__name__}: {value}")
+    return value
+
+
+def redact_processor(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """A structlog processor: redact every value, rendered tracebacks included."""
+    return {key: _redact_value(value) for key, value in event_dict.items()}
+
+
+def configure_logging(
+    level: str = "info",
+    fmt: str = "auto",
+    secrets: Iterable[str] = (),
+    stream: TextIO | None = None,
+) -> None:
+    """Log to stderr (stdout is for command output), JSON unless `console` or a TTY."""
+    register_secrets(secrets)
+    out = stream or sys.stderr
+    as_json = fmt == "json" or (fmt == "auto" and not out.isatty())
+    renderer: structlog.typing.Processor = (
+        structlog.processors.JSONRenderer()
+        if as_json
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    shared: list[structlog.typing.Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    tail: list[structlog.typing.Processor] = [
+        structlog.processors.format_exc_info,
+        redact_processor,
+    ]
+    numeric = logging.getLevelName(level.upper())
+    structlog.configure(
+        processors=[*shared, *tail, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.PrintLoggerFactory(out),
+        cache_logger_on_first_use=False,
+    )
+    # Library loggers (aiohttp, apscheduler, apprise) go through the same redaction.
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                *tail,
+                renderer,
+            ],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(max(numeric, logging.WARNING))

@@ -26,7 +26,7 @@ def _apprise_target(url: str) -> str:
     plugin = apprise.Apprise.instantiate(url)
     if plugin is None:
         return f"{url.partition('://')[0]}://*** (not understood by apprise)"
-    return str(plugin.url(privacy=True))
+    return str(plugin.url(privacy=True))  # type: ignore[no-untyped-call]
 
 
 def describe(settings: Settings) -> str:

@@ -199,7 +199,15 @@ def _history(args: argparse.Namespace, settings: Any) -> int:
                 for record in records:
                     print(json.dumps(record, ensure_ascii=False))
             else:
-                columns = ["id", "channel", "state", "attempts", "job_id", "to_status", "last_error"]
+                columns = [
+                    "id",
+                    "channel",
+                    "state",
+                    "attempts",
+                    "job_id",
+                    "to_status",
+                    "last_error",
+                ]
                 _table(columns, [[r[c] for c in columns] for r in records])
             return EXIT_OK
         # redeliver

@@ -20,8 +20,9 @@ from notifier.core.timestamps import format_ts
 from notifier.delivery import OutboxWorker
 from notifier.http import create_app, start_server
 from notifier.llamacloud.client import LlamaCloudClient
-from notifier.poller import CycleResult, PollOptions, Poller, PollTarget
-from notifier.settings import AppriseChannel, Settings, WebhookChannel as WebhookSettings
+from notifier.poller import CycleResult, Poller, PollOptions, PollTarget
+from notifier.settings import AppriseChannel, Settings
+from notifier.settings import WebhookChannel as WebhookSettings
 from notifier.settings import When as WhenSettings
 from notifier.store import Store
 
@@ -52,7 +53,7 @@ def build_targets(settings: Settings) -> list[PollTarget]:
                 for agent in source.extraction_agent_ids
             )
             continue
-        projects = source.project_ids or [default_project]
+        projects: list[str | None] = [*source.project_ids] or [default_project]
         targets.extend(
             PollTarget(scope=project or "", project_id=project, **common)  # type: ignore[arg-type]
             for project in projects
@@ -191,7 +192,7 @@ class Daemon:
             result = await self.poller.poll(target)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # noqa: BLE001 -- one bad cycle must not stop the daemon
+        except Exception as exc:
             log.warning("poll_failed", source=target.key, error=f"{type(exc).__name__}: {exc}")
             return None
         finally:

@@ -149,7 +149,7 @@ class OutboxWorker:
         except DeliveryError as exc:
             self._failed(delivery, attempt_log, redact(str(exc)), exc.status, exc.retryable, exc)
             return
-        except Exception as exc:  # noqa: BLE001 -- a channel bug must not stop the worker
+        except Exception as exc:  # a channel bug must not stop the worker
             reason = redact(f"{type(exc).__name__}: {exc}")
             self._failed(delivery, attempt_log, reason, None, True, None)
             return
@@ -157,7 +157,7 @@ class OutboxWorker:
         attempt_log.info("delivered", status=status, to_status=event.to_status)
         self._report(Outcome(name, event.id, "delivered", status))
 
-    def _failed(
+    def _failed(  # noqa: PLR0917 -- private helper, called from two places
         self,
         delivery: Delivery,
         attempt_log: structlog.typing.FilteringBoundLogger,

@@ -59,7 +59,7 @@ async def _demo(config: Path) -> int:
 
     api_key = "demo-" + secrets.token_hex(8)
     webhook_secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
-    sim_runner, sim_url, _ = await start_simulator(api_key=api_key, rate=2.0, demo=True)
+    sim_runner, sim_url, _ = await start_simulator(api_key=api_key, rate=1.5, dwell=(1.0, 3.0))
 
     def show(payload: dict[str, Any], webhook_id: str) -> None:
         print(format_line(payload, webhook_id), flush=True)
@@ -84,8 +84,10 @@ async def _demo(config: Path) -> int:
         configure_logging(settings.log.level, settings.log.format, secret_values(settings))
         print(f"simulator  {sim_url}   (fake LlamaCloud, jobs change status every few seconds)")
         print(f"receiver   http://127.0.0.1:{receiver_port}/   (verifies Standard Webhooks)")
-        print(f"daemon     polls every {settings.polling.interval.total_seconds():g}s; "
-              f"health on http://{http_listen}/healthz")
+        print(
+            f"daemon     polls every {settings.polling.interval.total_seconds():g}s; "
+            f"health on http://{http_listen}/healthz"
+        )
         print("Ctrl-C stops all three.\n", flush=True)
         stop = asyncio.Event()
         install_signal_handlers(stop)

@@ -44,7 +44,9 @@ def verify(secret: str, headers: dict[str, str] | Any, body: bytes) -> dict[str,
     raise SignatureError("no signature matches")
 
 
-def create_receiver(secret: str, on_event: Callable[[dict[str, Any], str], None]) -> web.Application:
+def create_receiver(
+    secret: str, on_event: Callable[[dict[str, Any], str], None]
+) -> web.Application:
     """POST / -> verify -> `on_event(payload, webhook_id)` -> 204; a bad signature gets 401."""
 
     async def receive(request: web.Request) -> web.Response:

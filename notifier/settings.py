@@ -29,7 +29,12 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 from pydantic_settings.sources.utils import parse_env_vars
 
 from notifier.core.diff import EVENT_TYPES
@@ -186,7 +191,9 @@ class AppriseChannel(_Model):
     def _urls(cls, value: list[SecretStr]) -> list[SecretStr]:
         for url in value:
             if "://" not in url.get_secret_value():
-                raise ValueError("each url must be an apprise URL such as slack://... or mailto://...")
+                raise ValueError(
+                    "each url must be an apprise URL such as slack://... or mailto://..."
+                )
         return value
 
 
@@ -217,7 +224,9 @@ class When(_Model):
         ):
             for index, value in enumerate(getattr(self, key) or ()):
                 if value not in allowed:
-                    raise _field_error(f"{key}[{index}]", f"unknown {key} {value!r}; one of {', '.join(allowed)}")
+                    raise _field_error(
+                        f"{key}[{index}]", f"unknown {key} {value!r}; one of {', '.join(allowed)}"
+                    )
         for index, pattern in enumerate(self.error_message or ()):
             try:
                 re.compile(pattern)
@@ -282,13 +291,15 @@ class _EnvOverrides(EnvSettingsSource):
 
     def _load_env_vars(self) -> Mapping[str, str | None]:
         environ = _ENVIRON.get(os.environ)
-        return parse_env_vars(environ, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str)
+        return parse_env_vars(
+            environ, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str
+        )
 
 
 class Settings(BaseSettings):
     """The whole configuration. Environment overrides beat the file."""
 
-    model_config = ConfigDict(  # type: ignore[assignment]
+    model_config = SettingsConfigDict(
         extra="forbid", frozen=True, env_prefix=ENV_PREFIX, env_nested_delimiter="__"
     )
 
@@ -473,7 +484,9 @@ def _url_secrets(url: str, *, whole: bool) -> list[str]:
     found += [p for p in (parts.password,) if p]
     if parts.username and len(parts.username) >= 6:  # short names are words, not secrets
         found.append(parts.username)
-    found += [v for k, v in parse_qsl(parts.query) if k.lower() not in ("to", "from", "format", "mode")]
+    found += [
+        v for k, v in parse_qsl(parts.query) if k.lower() not in ("to", "from", "format", "mode")
+    ]
     if whole:
         host = parts.hostname or ""
         if parts.scheme not in ("http", "https", "mailto", "mailtos"):

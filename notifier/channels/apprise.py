@@ -39,14 +39,17 @@ class AppriseTarget:
         for url in self._urls:
             if not self._apprise.add(url):
                 raise ValueError(f"channel {name!r}: apprise does not understand one of its urls")
-        self.targets = [server.url(privacy=True) for server in self._apprise]
+        self.targets = [
+            str(server.url(privacy=True))  # type: ignore[no-untyped-call]
+            for server in self._apprise
+        ]
 
     async def send(self, event: Event, rule: str) -> int | None:
         title, body = text_message(event)
         title = self._title or title
         body = self._body or body
         where = f"channel {self.name!r} ({', '.join(self.targets)})"
-        with apprise.LogCapture(level=logging.WARNING) as captured:
+        with apprise.LogCapture(level=logging.WARNING) as captured:  # type: ignore[no-untyped-call]
             try:
                 ok = await asyncio.wait_for(
                     self._apprise.async_notify(

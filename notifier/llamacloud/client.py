@@ -1,0 +1,204 @@
+"""The LlamaCloud HTTP client: bearer auth, rate limit, retries with backoff and Retry-After."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+import structlog
+
+from notifier import __version__
+from notifier.core.retry import parse_retry_after
+
+log = structlog.get_logger(__name__)
+
+_MAX_RETRY_AFTER = 300.0
+
+
+class ApiError(Exception):
+    """A request that failed for good; `retryable` says whether a later cycle may succeed."""
+
+    def __init__(self, message: str, *, path: str, status: int | None, retryable: bool) -> None:
+        super().__init__(message)
+        self.path = path
+        self.status = status
+        self.retryable = retryable
+
+
+class _Retry(Exception):
+    def __init__(self, reason: str, status: int | None, retry_after: float | None) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.retry_after = retry_after
+
+
+class RateLimiter:
+    """Spaces request starts at least 1/rate seconds apart (asyncio-safe)."""
+
+    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._gap = 1.0 / rate
+        self._clock = clock
+        self._next = 0.0
+        self._lock = asyncio.Lock()
+
+    async def wait(self) -> None:
+        async with self._lock:
+            now = self._clock()
+            start = max(now, self._next)
+            self._next = start + self._gap
+        if start > now:
+            await asyncio.sleep(start - now)
+
+
+def _detail(body: object) -> str:
+    """The API's `detail`, readable: `query.page_size: ...` for 422 lists."""
+    detail = body.get("detail") if isinstance(body, dict) else None
+    if isinstance(detail, list):
+        parts = []
+        for item in detail[:5]:
+            if isinstance(item, dict):
+                loc = ".".join(str(p) for p in item.get("loc", []) if p is not None)
+                parts.append(f"{loc}: {item.get('msg', '')}".strip(": "))
+        return "; ".join(parts)
+    return str(detail)[:300] if detail is not None else ""
+
+
+class LlamaCloudClient:
+    """One aiohttp session to one LlamaCloud region; the key is only ever in a header."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout: float = 30.0,
+        max_requests_per_second: float = 10.0,
+        max_retries: int = 5,
+        backoff_base: float = 0.5,
+        backoff_max: float = 30.0,
+        organization_id: str | None = None,
+        on_response: Callable[[str, int | None, float], None] | None = None,
+        rng: random.Random | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._headers = {
+            "Authorization": f"Bearer {api_key}",
+            "Accept": "application/json",
+            "User-Agent": f"llamacloud-notifier/{__version__}",
+        }
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._limiter = RateLimiter(max_requests_per_second)
+        self.max_retries = max_retries
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.organization_id = organization_id
+        self.on_response = on_response
+        self._rng = rng or random.Random()  # noqa: S311 -- jitter, not cryptography
+        self._sleep = sleep
+        self._session: aiohttp.ClientSession | None = None
+        self.requests_sent = 0
+        self.errors = 0
+
+    async def __aenter__(self) -> LlamaCloudClient:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(headers=self._headers, timeout=self._timeout)
+        return self._session
+
+    async def get_json(self, path: str, params: Sequence[tuple[str, str]] = ()) -> Any:
+        """GET and decode JSON, retrying what a later attempt may fix; else ApiError."""
+        query = list(params)
+        if self.organization_id:
+            query.append(("organization_id", self.organization_id))
+        attempt = 0
+        while True:
+            try:
+                return await self._attempt(path, query)
+            except _Retry as retry:
+                self.errors += 1
+                if attempt >= self.max_retries:
+                    raise ApiError(
+                        f"GET {path}: {retry} (gave up after {attempt + 1} attempts)",
+                        path=path,
+                        status=retry.status,
+                        retryable=True,
+                    ) from None
+                ceiling = min(self.backoff_max, self.backoff_base * (1 << min(attempt, 30)))
+                wait = ceiling * self._rng.random()
+                if retry.retry_after is not None:
+                    wait = min(retry.retry_after, _MAX_RETRY_AFTER)
+                log.warning(
+                    "llamacloud_retry",
+                    path=path,
+                    status=retry.status,
+                    reason=str(retry),
+                    attempt=attempt + 1,
+                    wait=round(wait, 3),
+                )
+                await self._sleep(wait)
+                attempt += 1
+
+    async def _attempt(self, path: str, query: list[tuple[str, str]]) -> Any:
+        await self._limiter.wait()
+        self.requests_sent += 1
+        started = time.monotonic()
+        status: int | None = None
+        try:
+            async with self._client().get(self.base_url + path, params=query) as response:
+                status = response.status
+                body = await response.read()
+                retry_after = response.headers.get("Retry-After")
+        except TimeoutError:
+            self._report(path, None, started)
+            raise _Retry("timed out", None, None) from None
+        except aiohttp.ClientError as exc:
+            self._report(path, None, started)
+            raise _Retry(f"{type(exc).__name__}", None, None) from None
+        self._report(path, status, started)
+        if status == 429 or status >= 500 or status == 408:
+            wait = parse_retry_after(retry_after, datetime.now(UTC))
+            raise _Retry(f"HTTP {status}", status, wait)
+        try:
+            decoded = json.loads(body) if body else None
+        except (ValueError, UnicodeDecodeError):
+            if status < 300:
+                raise _Retry("unreadable JSON body", status, None) from None
+            decoded = None
+        if status in (401, 403):
+            raise ApiError(
+                f"GET {path}: HTTP {status}: the API key was rejected (check llamacloud.api_key "
+                "and the project it may see)",
+                path=path,
+                status=status,
+                retryable=False,
+            )
+        if status >= 300:
+            detail = _detail(decoded)
+            raise ApiError(
+                f"GET {path}: HTTP {status}" + (f": {detail}" if detail else ""),
+                path=path,
+                status=status,
+                retryable=False,
+            )
+        return decoded
+
+    def _report(self, path: str, status: int | None, started: float) -> None:
+        if self.on_response is not None:
+            self.on_response(path, status, time.monotonic() - started)

@@ -1,0 +1,119 @@
+"""API items -> `Job`s, tolerantly: one bad item is skipped with a warning, never the page.
+
+Pure (no I/O). Unknown fields stay in `Job.raw`; unknown statuses are kept as they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from notifier.core.models import Job
+from notifier.core.statuses import SourceType
+from notifier.core.timestamps import normalize_ts
+
+_ID_PREVIEW = 100
+
+
+class Logger(Protocol):
+    def warning(self, event: str, **kw: Any) -> Any: ...
+
+
+class MalformedResponse(Exception):
+    """A response whose envelope (not one item) cannot be read."""
+
+
+def _text(value: object) -> str | None:
+    """A string field as text; numbers become text, anything else None."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def _nested(item: Mapping[str, Any], outer: str, inner: str) -> object:
+    value = item.get(outer)
+    return value.get(inner) if isinstance(value, Mapping) else None
+
+
+def _job(source: str, item: Mapping[str, Any]) -> Job:
+    """The fields the notifier reasons about, from wherever each source puts them."""
+    fields: dict[str, Any] = {}
+    if source in (SourceType.EXTRACT_V2, SourceType.PARSE_V2):
+        fields = {
+            "project_id": _text(item.get("project_id")),
+            "created_at": normalize_ts(item.get("created_at")),
+            "updated_at": normalize_ts(item.get("updated_at")),
+            "error_message": _text(item.get("error_message")),
+            "configuration_id": _text(item.get("configuration_id")),
+            "name": _text(item.get("name"))
+            or _text(item.get("file_name"))
+            or _text(_nested(item, "file", "name")),
+        }
+    elif source == SourceType.EXTRACTION_V1:
+        # v1 jobs carry no timestamps or project of their own: the page nests them in the
+        # file and agent objects; the file's created_at is the closest to the job's.
+        fields = {
+            "project_id": _text(_nested(item, "file", "project_id"))
+            or _text(_nested(item, "extraction_agent", "project_id")),
+            "created_at": normalize_ts(_nested(item, "file", "created_at")),
+            "error_message": _text(item.get("error")),
+            "extraction_agent_id": _text(_nested(item, "extraction_agent", "id"))
+            or _text(item.get("extraction_agent_id")),
+            "name": _text(_nested(item, "file", "name")),
+        }
+    elif source == SourceType.EXTRACT_RUNS_V1:
+        fields = {
+            "project_id": _text(_nested(item, "file", "project_id")),
+            "created_at": normalize_ts(item.get("created_at")),
+            "updated_at": normalize_ts(item.get("updated_at")),
+            "error_message": _text(item.get("error")),
+            "extraction_agent_id": _text(item.get("extraction_agent_id")),
+            "name": _text(_nested(item, "file", "name")),
+        }
+    return Job(source=source, job_id=item["id"], status=item["status"], raw=item, **fields)
+
+
+def parse_items(source: str, items: object, log: Logger | None = None) -> list[Job]:
+    """Every readable item as a Job; unreadable ones skipped with a warning that names them."""
+    if not isinstance(items, list):
+        raise MalformedResponse(f"{source}: expected a list of items")
+    jobs: list[Job] = []
+    for position, item in enumerate(items):
+        reason = None
+        item_id = None
+        if not isinstance(item, dict):
+            reason = f"item is a {type(item).__name__}, not an object"
+        else:
+            raw_id = item.get("id")
+            item_id = raw_id[:_ID_PREVIEW] if isinstance(raw_id, str) else None
+            if not isinstance(raw_id, str) or not raw_id.strip():
+                reason = "no string id"
+            elif not isinstance(item.get("status"), str) or not item["status"]:
+                reason = "no string status"
+        if reason is None:
+            try:
+                jobs.append(_job(source, item))
+                continue
+            except (TypeError, ValueError, KeyError) as exc:  # pragma: no cover - defensive
+                reason = f"{type(exc).__name__}: {exc}"
+        if log is not None:
+            log.warning(
+                "skipped_item", source=source, item_id=item_id, position=position, reason=reason
+            )
+    return jobs
+
+
+def parse_page(
+    source: str, body: object, log: Logger | None = None
+) -> tuple[list[Job], str | None]:
+    """A v2 envelope `{items, next_page_token}`, or a v1 JSON array (no next page)."""
+    if source in (SourceType.EXTRACTION_V1, SourceType.EXTRACT_RUNS_V1):
+        return parse_items(source, body, log), None
+    if not isinstance(body, dict) or not isinstance(body.get("items"), list):
+        raise MalformedResponse(f"{source}: expected an object with an `items` list")
+    token = body.get("next_page_token")
+    return parse_items(source, body["items"], log), token if isinstance(
+        token, str
+    ) and token else None

@@ -1,0 +1,106 @@
+"""The endpoint calls of each source family: listing pages, job_ids batches, v1 listings."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+
+from notifier.core.models import Job
+from notifier.llamacloud.client import LlamaCloudClient
+from notifier.llamacloud.parsing import Logger, MalformedResponse, parse_page
+
+V2_PATHS = {"extract_v2": "/api/v2/extract", "parse_v2": "/api/v2/parse"}
+V1_PATHS = {
+    "extraction_v1": "/api/v1/extraction/jobs",
+    "extract_runs_v1": "/api/v1/extractionv2/runs",
+}
+MAX_QUERY_BYTES = 7000  # the request line stays under 8 KB with the path and host
+_MAX_PAGES = 100_000
+
+
+async def list_v2(
+    client: LlamaCloudClient,
+    source: str,
+    *,
+    project_id: str | None,
+    created_at_on_or_after: str | None = None,
+    created_at_on_or_before: str | None = None,
+    status: str | None = None,
+    job_ids: Sequence[str] = (),
+    configuration_id: str | None = None,
+    page_size: int = 100,
+    log: Logger | None = None,
+) -> AsyncIterator[list[Job]]:
+    """Each page's jobs, following `next_page_token` until the last page."""
+    base: list[tuple[str, str]] = [("page_size", str(page_size))]
+    for key, value in (
+        ("project_id", project_id),
+        ("created_at_on_or_after", created_at_on_or_after),
+        ("created_at_on_or_before", created_at_on_or_before),
+        ("status", status),
+        ("configuration_id", configuration_id),
+    ):
+        if value is not None:
+            base.append((key, value))
+    base += [("job_ids", job_id) for job_id in job_ids]
+    token: str | None = None
+    seen_tokens: set[str] = set()
+    for _ in range(_MAX_PAGES):
+        params = base if token is None else [*base, ("page_token", token)]
+        body = await client.get_json(V2_PATHS[source], params)
+        jobs, token = parse_page(source, body, log)
+        yield jobs
+        if token is None:
+            return
+        if token in seen_tokens:
+            raise MalformedResponse(f"{source}: the API repeated a page token")
+        seen_tokens.add(token)
+
+
+def id_batches(job_ids: Sequence[str], batch_size: int) -> list[list[str]]:
+    """At most `batch_size` ids per batch, and few enough bytes to keep the URL short."""
+    batches: list[list[str]] = []
+    current: list[str] = []
+    size = 0
+    for job_id in job_ids:
+        cost = len("&job_ids=") + len(job_id.encode()) * 3  # worst case: every byte escaped
+        if current and (len(current) >= batch_size or size + cost > MAX_QUERY_BYTES):
+            batches.append(current)
+            current, size = [], 0
+        current.append(job_id)
+        size += cost
+    if current:
+        batches.append(current)
+    return batches
+
+
+async def fetch_v2_by_ids(
+    client: LlamaCloudClient,
+    source: str,
+    job_ids: Sequence[str],
+    *,
+    project_id: str | None,
+    batch_size: int = 100,
+    log: Logger | None = None,
+) -> list[Job]:
+    """The current state of these jobs through the `job_ids` filter, batch by batch."""
+    jobs: list[Job] = []
+    for batch in id_batches(job_ids, batch_size):
+        async for page in list_v2(
+            client,
+            source,
+            project_id=project_id,
+            job_ids=batch,
+            page_size=min(100, max(len(batch), 1)),
+            log=log,
+        ):
+            jobs.extend(page)
+    return jobs
+
+
+async def list_v1(
+    client: LlamaCloudClient, source: str, *, extraction_agent_id: str, log: Logger | None = None
+) -> list[Job]:
+    """The agent's whole listing: v1 endpoints have no paging and no filters."""
+    body = await client.get_json(V1_PATHS[source], [("extraction_agent_id", extraction_agent_id)])
+    jobs, _ = parse_page(source, body, log)
+    return jobs

@@ -1,0 +1,86 @@
+"""A faithful fake of LlamaCloud's job list endpoints, for the demo, tests and benchmarks."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from notifier.core.statuses import SourceType
+from notifier.simulator.app import Fault, Simulator, create_app
+from notifier.simulator.state import JobStore, random_script
+
+__all__ = ["Fault", "Simulator", "create_app", "run_simulator", "start_simulator"]
+
+
+async def _generate(
+    sim: Simulator, rate: float, dwell: tuple[float, float], seed: int | None
+) -> None:
+    """New jobs of every family at `rate` per second, each on a random lifecycle."""
+    rng = random.Random(seed)  # noqa: S311 -- a simulation, not cryptography
+    families = [
+        SourceType.EXTRACT_V2,
+        SourceType.EXTRACT_V2,
+        SourceType.PARSE_V2,
+        SourceType.EXTRACTION_V1,
+        SourceType.EXTRACT_RUNS_V1,
+    ]
+    while True:
+        source = rng.choice(families)
+        sim.jobs.create(source, script=random_script(source, rng, dwell))
+        await asyncio.sleep(1.0 / rate)
+
+
+async def start_simulator(
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    api_key: str = "sim-key",
+    rate: float = 0.0,
+    dwell: tuple[float, float] = (1.0, 4.0),
+    seed: int | None = None,
+    jobs: JobStore | None = None,
+) -> tuple[web.AppRunner, str, Simulator]:
+    """Serve a simulator on host:port (0 = any free port); returns (runner, base URL, state).
+
+    With `rate` > 0 a background task invents jobs; `runner.cleanup()` stops everything.
+    """
+    sim = Simulator(api_key=api_key, jobs=jobs or JobStore())
+    app = create_app(sim)
+    if rate > 0:
+
+        async def generator(app: web.Application) -> AsyncIterator[None]:
+            task = asyncio.create_task(_generate(sim, rate, dwell, seed))
+            yield
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+        app.cleanup_ctx.append(generator)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return runner, f"http://{host}:{bound}", sim
+
+
+def run_simulator(host: str, port: int, api_key: str, rate: float, seed: int | None) -> None:
+    """`notifier simulate`: serve until Ctrl-C."""
+
+    async def serve() -> None:
+        runner, url, _ = await start_simulator(host, port, api_key=api_key, rate=rate, seed=seed)
+        print(
+            f"LlamaCloud simulator on {url}  (bearer key: {api_key}; control API under /_sim/)",
+            flush=True,
+        )
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await runner.cleanup()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve())

@@ -46,7 +46,7 @@ def format_line(payload: dict[str, Any], webhook_id: str) -> str:
     change = f"{data['from_status'] or 'new':>9} -> {data['to_status']:<10}"
     clock = (data["detected_at"] or "")[11:23]
     return (
-        f"{clock}  {mark} {data['source']:<10} {data['job_id'][:16]:<16}  {change} "
+        f"{clock}  {mark} {data['source']:<15} {data['job_id'][:16]:<16}  {change} "
         f"{data['llamacloud_event']:<18} signature ok  id={webhook_id}"
     )
 
@@ -59,7 +59,7 @@ async def _demo(config: Path) -> int:
 
     api_key = "demo-" + secrets.token_hex(8)
     webhook_secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
-    sim_runner, sim_url, _ = await start_simulator(api_key=api_key, rate=1.5, dwell=(1.0, 3.0))
+    sim_runner, sim_url, _ = await start_simulator(api_key=api_key, rate=1.5, dwell=(1.0, 3.0), seed=7)
 
     def show(payload: dict[str, Any], webhook_id: str) -> None:
         print(format_line(payload, webhook_id), flush=True)

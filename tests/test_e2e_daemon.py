@@ -1,4 +1,4 @@
-"""The real daemon (`notifier run` as a subprocess) against the simulator and a verifying receiver."""
+"""The real daemon (`notifier run`, a subprocess) against the simulator and a verifying receiver."""
 
 from __future__ import annotations
 
@@ -83,7 +83,7 @@ async def drive(sim: Sim, receiver: Receiver, job_id: str, statuses: list[str]) 
 async def test_transitions_arrive_signed_exactly_once(
     sim: Sim, receiver: Receiver, tmp_path: Path
 ) -> None:
-    """Extract and parse jobs through every status arrive once each, verified by standardwebhooks."""
+    """Extract and parse jobs through every status arrive once each, verified independently."""
     old_done = await sim.create("extract_v2", "COMPLETED")
     old_running = await sim.create("parse_v2", "RUNNING")
     config = write_config(tmp_path / "config.yaml", sim.url, receiver.url)
@@ -166,7 +166,7 @@ async def test_transitions_arrive_signed_exactly_once(
 async def test_sigkill_during_deliveries_loses_nothing(
     sim: Sim, receiver: Receiver, tmp_path: Path
 ) -> None:
-    """Killed mid-burst and restarted: every transition arrives; a duplicate keeps its webhook-id."""
+    """Killed mid-burst and restarted: all transitions arrive; a duplicate keeps its webhook-id."""
     receiver.delay = 0.05
     config = write_config(
         tmp_path / "config.yaml", sim.url, receiver.url, delivery={"concurrency": 2}

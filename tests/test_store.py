@@ -1,4 +1,4 @@
-"""store: migrations, the one-transaction cycle commit, and the outbox queries (real SQLite files)."""
+"""store: migrations, the one-transaction cycle commit and the outbox queries, on real files."""
 
 import sqlite3
 from pathlib import Path

@@ -1,0 +1,201 @@
+"""The `notifier` command as users run it: exit codes, messages, no tracebacks, no secrets."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from notifier.simulator import start_simulator
+from tests.harness import API_KEY, REPO, daemon_env, write_config
+
+EXAMPLE = REPO / "config" / "notifier.example.yaml"
+ENV = {
+    **os.environ,
+    "LLAMA_CLOUD_API_KEY": "llx-cli-test-key-0042",
+    "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T0000/B0000/XXXXXXXXXXXXsecret",
+    "ONCALL_MAILTO": "mailto://oncall:mailpass99@smtp.example.com?to=ops@example.com",
+    "WEBHOOK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+}
+
+
+def notifier(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "notifier", *args],
+        capture_output=True,
+        text=True,
+        env=env or ENV,
+        cwd=REPO,
+        timeout=timeout,
+        check=False,
+    )
+
+
+class TestCheck:
+    def test_example_config_is_valid(self) -> None:
+        """`check` accepts the SPEC example and prints sources, channels and rules, no secrets."""
+        result = notifier("check", "--config", str(EXAMPLE))
+        assert result.returncode == 0, result.stderr
+        out = result.stdout
+        for expected in (
+            "GET /api/v2/extract",
+            "GET /api/v2/parse",
+            "GET /api/v1/extraction/jobs",
+            "GET /api/v1/extractionv2/runs",
+            "failures-to-slack",
+            "ops-slack, oncall-email",
+            "POST https://pipeline.example.com/hooks/llamacloud (signed)",
+        ):
+            assert expected in out
+        for secret in (
+            "llx-cli-test-key-0042",
+            "XXXXXXXXXXXXsecret",
+            "mailpass99",
+            "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        ):
+            assert secret not in out + result.stderr
+
+    def test_unknown_channel_exits_2_naming_the_field(self, tmp_path: Path) -> None:
+        """A rule naming an unknown channel: exit 2, the field path, no traceback."""
+        broken = tmp_path / "broken.yaml"
+        broken.write_text(
+            EXAMPLE.read_text().replace("notify: [ops-slack, oncall-email]", "notify: [slak]")
+        )
+        result = notifier("check", "--config", str(broken))
+        assert result.returncode == 2
+        assert "rules[0].notify[0]: unknown channel 'slak'" in result.stderr
+        assert "Traceback" not in result.stderr + result.stdout
+
+    @pytest.mark.parametrize(
+        ("change", "expected"),
+        [
+            (("interval: 30s", "interval: soon"), "polling.interval: invalid duration"),
+            (("interval: 30s", "intervall: 30s"), "polling.intervall: unknown key"),
+            (("type: parse_v2", "type: parse_v3"), "sources[1].type"),
+            (("stuck_after: 30m", "stuck_after: -5m"), "polling.stuck_after"),
+        ],
+    )
+    def test_broken_configs_exit_2(
+        self, tmp_path: Path, change: tuple[str, str], expected: str
+    ) -> None:
+        """Each broken config names its field and never shows a traceback or the key."""
+        broken = tmp_path / "broken.yaml"
+        broken.write_text(EXAMPLE.read_text().replace(*change, 1))
+        result = notifier("check", "--config", str(broken))
+        assert result.returncode == 2, result.stdout
+        assert expected in result.stderr
+        assert "Traceback" not in result.stderr and "llx-cli-test-key-0042" not in result.stderr
+
+    def test_missing_variable_and_missing_file(self, tmp_path: Path) -> None:
+        """An unset ${VAR} and a missing file are errors that say so."""
+        env = {k: v for k, v in ENV.items() if k != "LLAMA_CLOUD_API_KEY"}
+        result = notifier("check", "--config", str(EXAMPLE), env=env)
+        assert result.returncode == 2
+        assert (
+            "llamacloud.api_key: environment variable LLAMA_CLOUD_API_KEY is not set"
+            in result.stderr
+        )
+        result = notifier("check", "--config", str(tmp_path / "nope.yaml"))
+        assert result.returncode == 2 and "configuration file not found" in result.stderr
+
+    def test_config_from_environment_variable(self) -> None:
+        """Without --config, $NOTIFIER_CONFIG names the file."""
+        result = notifier("check", env={**ENV, "NOTIFIER_CONFIG": str(EXAMPLE)})
+        assert result.returncode == 0, result.stderr
+
+
+def test_help_lists_every_command() -> None:
+    """`notifier --help` names the commands of SPEC section 6."""
+    result = notifier("--help")
+    assert result.returncode == 0
+    for command in (
+        "run",
+        "once",
+        "check",
+        "demo",
+        "simulate",
+        "events",
+        "deliveries",
+        "redeliver",
+    ):
+        assert command in result.stdout
+
+
+def test_demo_shows_verified_throttled_and_cancelled_transitions() -> None:
+    """`notifier demo` prints signed transitions, THROTTLED and CANCELLED among them, in 10 s."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "notifier", "demo"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ.copy(),
+    )
+    time.sleep(10)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    lines = [line for line in out.splitlines() if "signature ok" in line]
+    assert any("-> THROTTLED" in line for line in lines), out
+    assert any("-> CANCELLED" in line for line in lines), out
+    assert "Traceback" not in err
+
+
+def test_once_then_history_commands(tmp_path: Path) -> None:
+    """`once` against the simulator records a baseline; `events`/`deliveries` read the store."""
+
+    async def scenario() -> tuple[list[subprocess.CompletedProcess[str]], str]:
+        runner, url, sim = await start_simulator(api_key=API_KEY)
+        sim.jobs.create(
+            __import__("notifier.core.statuses", fromlist=["SourceType"]).SourceType.EXTRACT_V2,
+            "RUNNING",
+            job_id="ext-cli-1",
+        )
+        config = write_config(
+            tmp_path / "config.yaml",
+            url,
+            "http://127.0.0.1:9/hook",
+            polling={"initial_sync": "notify"},
+        )
+        results = []
+        for args in (["once"], ["events", "--json"], ["deliveries", "--json"], ["events"]):
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "notifier",
+                *args,
+                "--config",
+                str(config),
+                cwd=REPO,
+                env=daemon_env(),
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            out, err = await proc.communicate()
+            results.append(
+                subprocess.CompletedProcess(args, proc.returncode or 0, out.decode(), err.decode())
+            )
+        await runner.cleanup()
+        return results, url
+
+    (once, events_json, deliveries_json, events_table), _ = asyncio.run(scenario())
+    assert once.returncode == 0, once.stderr
+    (event,) = [json.loads(line) for line in events_json.stdout.splitlines()]
+    assert event["data"]["job_id"] == "ext-cli-1" and event["data"]["from_status"] is None
+    (delivery,) = [json.loads(line) for line in deliveries_json.stdout.splitlines()]
+    assert (
+        delivery["channel"] == "hook"
+        and delivery["state"] == "pending"
+        and delivery["attempts"] == 1
+    )
+    assert "HTTP" in delivery["last_error"] or "Connect" in delivery["last_error"]
+    assert "ext-cli-1" in events_table.stdout and "RUNNING" in events_table.stdout

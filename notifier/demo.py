@@ -59,7 +59,9 @@ async def _demo(config: Path) -> int:
 
     api_key = "demo-" + secrets.token_hex(8)
     webhook_secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
-    sim_runner, sim_url, _ = await start_simulator(api_key=api_key, rate=1.5, dwell=(1.0, 3.0), seed=7)
+    sim_runner, sim_url, _ = await start_simulator(
+        api_key=api_key, rate=1.5, dwell=(1.0, 3.0), seed=7
+    )
 
     def show(payload: dict[str, Any], webhook_id: str) -> None:
         print(format_line(payload, webhook_id), flush=True)

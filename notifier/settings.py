@@ -488,7 +488,7 @@ def _url_secrets(url: str, *, whole: bool) -> list[str]:
         v for k, v in parse_qsl(parts.query) if k.lower() not in ("to", "from", "format", "mode")
     ]
     if whole:
-        host = parts.hostname or ""
+        host = parts.netloc.rpartition("@")[2].split(":")[0]  # as written: tokens keep case
         if parts.scheme not in ("http", "https", "mailto", "mailtos"):
             found.append(host)  # slack://TokenA/... keeps a token where the host would be
         # Path tokens, but not plain words such as `services` that would blank every log line.

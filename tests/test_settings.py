@@ -1,0 +1,246 @@
+"""settings: the SPEC section 5 schema, interpolation, durations, overrides and error paths."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+
+from notifier.durations import format_duration, parse_duration
+from notifier.settings import ConfigError, Settings, load_settings, secret_values
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "config" / "notifier.example.yaml"
+ENV = {
+    "LLAMA_CLOUD_API_KEY": "llx-settings-key-123",
+    "SLACK_WEBHOOK_URL": "slack://TokenAAAA/TokenBBBB/TokenCCCC/#ops",
+    "ONCALL_MAILTO": "mailto://oncall.bot:p4ssw0rd!@smtp.example.com?to=ops@example.com",
+}
+MINIMAL = {"llamacloud": {"api_key": "k-123456"}, "sources": [{"type": "extract_v2"}]}
+
+
+def load(tmp_path: Path, data: object, env: dict[str, str] | None = None) -> Settings:
+    path = tmp_path / "config.yaml"
+    path.write_text(data if isinstance(data, str) else yaml.safe_dump(data))
+    return load_settings(path, env if env is not None else ENV)
+
+
+def error(tmp_path: Path, data: object, env: dict[str, str] | None = None) -> str:
+    with pytest.raises(ConfigError) as caught:
+        load(tmp_path, data, env)
+    return str(caught.value)
+
+
+class TestExample:
+    def test_example_loads_with_its_variables(self) -> None:
+        """The SPEC example is valid and means what it says."""
+        settings = load_settings(EXAMPLE, ENV)
+        assert [s.type.value for s in settings.sources] == [
+            "extract_v2",
+            "parse_v2",
+            "extraction_v1",
+            "extract_runs_v1",
+        ]
+        assert settings.llamacloud.project_id is None  # ${LLAMA_CLOUD_PROJECT_ID:-} is empty
+        assert settings.polling.interval == timedelta(seconds=30)
+        assert settings.polling.reconcile_every == 20
+        assert settings.store.retention == timedelta(days=30)
+        assert settings.http.listen == "127.0.0.1:8080" and settings.http.port == 8080
+        assert settings.llamacloud.timeout == timedelta(seconds=30)
+        assert settings.llamacloud.max_requests_per_second == 10
+        assert settings.rules[0].notify == ["ops-slack", "oncall-email"]
+        assert settings.rules[0].when.status == ["FAILED", "ERROR"]
+        assert settings.channels["pipeline"].type == "webhook"
+
+    def test_defaults_of_a_minimal_config(self, tmp_path: Path) -> None:
+        """Only the key and one source are required."""
+        settings = load(tmp_path, MINIMAL)
+        assert settings.polling.initial_sync == "baseline"
+        assert settings.rules == [] and settings.channels == {}
+
+
+class TestInterpolation:
+    def test_default_and_literal(self, tmp_path: Path) -> None:
+        """`${VAR:-default}` falls back; `$${` stays literal."""
+        data = {
+            **MINIMAL,
+            "store": {"path": "${DATA_DIR:-/var/lib/n}/n.db"},
+            "http": {"listen": "${LISTEN}"},
+        }
+        settings = load(tmp_path, data, {"LISTEN": "0.0.0.0:9"})
+        assert str(settings.store.path) == "/var/lib/n/n.db" and settings.http.port == 9
+        data["rules"] = [{"name": "$${literal}", "notify": ["x"]}]
+        data["channels"] = {"x": {"type": "webhook", "url": "http://127.0.0.1/"}}
+        assert load(tmp_path, data, {"LISTEN": "a:1"}).rules[0].name == "${literal}"
+
+    def test_missing_variable_names_it_and_its_path(self, tmp_path: Path) -> None:
+        """An unset variable without default is an error at the field that used it."""
+        message = error(
+            tmp_path, {**MINIMAL, "channels": {"h": {"type": "webhook", "url": "${HOOK_URL}"}}}, {}
+        )
+        assert message == "channels.h.url: environment variable HOOK_URL is not set"
+
+
+class TestErrors:
+    def test_unknown_keys_are_named_with_their_path(self, tmp_path: Path) -> None:
+        """Typos anywhere are errors, not silently ignored."""
+        assert (
+            error(tmp_path, {**MINIMAL, "polling": {"intervall": "5s"}})
+            == "polling.intervall: unknown key"
+        )
+        assert error(tmp_path, {**MINIMAL, "extra": 1}) == "extra: unknown key"
+        data = {
+            **MINIMAL,
+            "channels": {"h": {"type": "webhook", "url": "http://x/", "sekret": "a"}},
+        }
+        assert error(tmp_path, data) == "channels.h.sekret: unknown key"
+
+    def test_unknown_channel(self, tmp_path: Path) -> None:
+        """The SPEC's own example of an error line."""
+        data = {
+            **MINIMAL,
+            "channels": {"slack": {"type": "apprise", "urls": ["json://127.0.0.1/"]}},
+            "rules": [{"name": "r", "notify": ["slak"]}],
+        }
+        assert (
+            error(tmp_path, data)
+            == "rules[0].notify[0]: unknown channel 'slak'; did you mean 'slack'?"
+        )
+
+    @pytest.mark.parametrize(
+        ("patch", "expected"),
+        [
+            ({"polling": {"interval": "0s"}}, "polling.interval: duration must be positive"),
+            ({"polling": {"lookback": "3 days"}}, "polling.lookback: invalid duration"),
+            ({"polling": {"page_size": 500}}, "polling.page_size"),
+            ({"polling": {"initial_sync": "all"}}, "polling.initial_sync"),
+            (
+                {"sources": [{"type": "extraction_v1"}]},
+                "sources[0].extraction_agent_ids: required for extraction_v1",
+            ),
+            (
+                {"sources": [{"type": "parse_v2", "statuses": ["THROTTLED"]}]},
+                "sources[0].statuses[0]: unknown parse_v2 status",
+            ),
+            (
+                {"sources": [{"type": "extract_v2"}, {"type": "extract_v2"}]},
+                "sources[1].name: duplicate source name",
+            ),
+            ({"sources": []}, "sources:"),
+            ({"http": {"listen": "8080"}}, "http.listen: must be HOST:PORT"),
+            ({"llamacloud": {"api_key": ""}}, "llamacloud.api_key: must not be empty"),
+            ({"llamacloud": {"api_key": "k", "base_url": "api.cloud"}}, "llamacloud.base_url"),
+        ],
+    )
+    def test_invalid_values(self, tmp_path: Path, patch: dict[str, object], expected: str) -> None:
+        """Each invalid value is reported at its path."""
+        assert expected in error(tmp_path, {**MINIMAL, **patch})
+
+    def test_bad_webhook_secret_is_not_echoed(self, tmp_path: Path) -> None:
+        """The message explains the format without showing the value."""
+        data = {
+            **MINIMAL,
+            "channels": {
+                "h": {"type": "webhook", "url": "http://x/", "secret": "not base64 ~~ s3cr3t"}
+            },
+        }
+        message = error(tmp_path, data)
+        assert message == "channels.h.secret: must be base64, optionally prefixed whsec_"
+
+    def test_no_secret_in_any_error(self, tmp_path: Path) -> None:
+        """pydantic's input values never reach the message."""
+        data = {
+            "llamacloud": {"api_key": "llx-NEVER-SHOW-ME", "timeout": "llx-NEVER-SHOW-ME"},
+            "sources": [{"type": "x"}],
+        }
+        message = error(tmp_path, data)
+        assert "llx-NEVER-SHOW-ME" not in message and "sources[0].type" in message
+
+    def test_yaml_problems(self, tmp_path: Path) -> None:
+        """Broken YAML names the line; a list at the top is refused; a missing file is an error."""
+        assert ", column " in error(tmp_path, "llamacloud:\n  api_key: [unclosed\n")
+        assert "top level must be a mapping" in error(tmp_path, "- a\n- b\n")
+        with pytest.raises(ConfigError, match="configuration file not found"):
+            load_settings(tmp_path / "absent.yaml", {})
+
+
+class TestEnvironmentOverrides:
+    def test_notifier_variables_beat_the_file(self, tmp_path: Path) -> None:
+        """NOTIFIER_SECTION__KEY overrides what the YAML says."""
+        env = {
+            "NOTIFIER_HTTP__LISTEN": "0.0.0.0:9000",
+            "NOTIFIER_POLLING__INTERVAL": "5s",
+            "NOTIFIER_LLAMACLOUD__API_KEY": "from-env-key",
+            "NOTIFIER_STORE__PATH": "/data/n.db",
+        }
+        settings = load(tmp_path, MINIMAL, env)
+        assert settings.http.listen == "0.0.0.0:9000"
+        assert settings.polling.interval == timedelta(seconds=5)
+        assert settings.llamacloud.api_key.get_secret_value() == "from-env-key"
+        assert str(settings.store.path) == "/data/n.db"
+
+    def test_invalid_override_is_named(self, tmp_path: Path) -> None:
+        """A bad override is reported like a bad file value."""
+        assert "polling.interval" in error(
+            tmp_path, MINIMAL, {"NOTIFIER_POLLING__INTERVAL": "never"}
+        )
+
+    def test_config_path_from_environment(self, tmp_path: Path) -> None:
+        """$NOTIFIER_CONFIG names the file when --config is absent."""
+        path = tmp_path / "elsewhere.yaml"
+        path.write_text(yaml.safe_dump(MINIMAL))
+        assert (
+            load_settings(None, {"NOTIFIER_CONFIG": str(path)}).sources[0].type.value
+            == "extract_v2"
+        )
+
+
+class TestSecrets:
+    def test_secret_values_cover_keys_tokens_and_passwords(self) -> None:
+        """The API key, apprise URLs and their tokens and passwords are all registered."""
+        values = secret_values(
+            load_settings(EXAMPLE, {**ENV, "WEBHOOK_SECRET": "whsec_c2VjcmV0LWtleS1ieXRlcw=="})
+        )
+        for secret in (
+            "llx-settings-key-123",
+            "TokenAAAA",
+            "TokenBBBB",
+            "TokenCCCC",
+            "p4ssw0rd!",
+            ENV["SLACK_WEBHOOK_URL"],
+            "whsec_c2VjcmV0LWtleS1ieXRlcw==",
+            "c2VjcmV0LWtleS1ieXRlcw==",
+        ):
+            assert secret in values
+        assert "smtp.example.com" not in values
+
+
+class TestDurations:
+    @pytest.mark.parametrize(
+        ("text", "seconds"),
+        [
+            ("500ms", 0.5),
+            ("30s", 30),
+            ("15m", 900),
+            ("2h", 7200),
+            ("3d", 259200),
+            ("1w", 604800),
+            ("1h30m", 5400),
+            (45, 45),
+        ],
+    )
+    def test_parse(self, text: object, seconds: float) -> None:
+        """Every documented spelling reads as it should."""
+        assert parse_duration(text) == timedelta(seconds=seconds)
+
+    @pytest.mark.parametrize("text", ["", "5", "s", "5x", "-5s", "0s", "1.5.2s", True, None])
+    def test_reject(self, text: object) -> None:
+        """Unitless, unknown, zero and negative durations are refused."""
+        with pytest.raises(ValueError, match="duration"):
+            parse_duration(text)
+
+    def test_format_round_trips(self) -> None:
+        """The report prints durations the way users write them."""
+        for text in ("250ms", "30s", "15m", "3d", "1h30m"):
+            assert format_duration(parse_duration(text)) == text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from urllib.parse import quote
 
 from notifier.core.models import Job
 from notifier.llamacloud.client import LlamaCloudClient
@@ -62,7 +63,7 @@ def id_batches(job_ids: Sequence[str], batch_size: int) -> list[list[str]]:
     current: list[str] = []
     size = 0
     for job_id in job_ids:
-        cost = len("&job_ids=") + len(job_id.encode()) * 3  # worst case: every byte escaped
+        cost = len("&job_ids=") + len(quote(job_id, safe=""))
         if current and (len(current) >= batch_size or size + cost > MAX_QUERY_BYTES):
             batches.append(current)
             current, size = [], 0

@@ -21,8 +21,8 @@ demo: $(STAMP)
 test: lint typecheck pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check notifier tests bench
-	$(BIN)/ruff format --check notifier tests bench
+	$(BIN)/ruff check notifier tests $(wildcard bench)
+	$(BIN)/ruff format --check notifier tests $(wildcard bench)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy notifier

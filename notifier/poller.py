@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import Enum
+from math import ceil
 
 import structlog
 
 from notifier.core.diff import diff_job
 from notifier.core.models import Event, Job, Route, SnapshotRow
 from notifier.core.rules import Rule, route
-from notifier.core.statuses import SourceType
+from notifier.core.statuses import STATUSES, SourceType
 from notifier.core.timestamps import format_ts, parse_ts
 from notifier.llamacloud.client import LlamaCloudClient
 from notifier.llamacloud.sources import fetch_v2_by_ids, list_v1, list_v2
@@ -166,16 +168,7 @@ class Poller:
             since = known - self.options.overlap
         seen: dict[str, Job] = {}
         for status in target.statuses or (None,):
-            async for page in list_v2(
-                self.client,
-                target.source,
-                project_id=target.project_id,
-                created_at_on_or_after=format_ts(since),
-                status=status,
-                configuration_id=target.configuration_id,
-                page_size=self.options.page_size,
-                log=log,
-            ):
+            async for page in self._list(target, status=status, low=format_ts(since)):
                 for job in page:
                     seen[job.job_id] = job
         active = [
@@ -183,17 +176,59 @@ class Poller:
             for job_id in self.store.active_job_ids(target.source, target.project_id)
             if job_id not in seen
         ]
-        if active:
-            for job in await fetch_v2_by_ids(
-                self.client,
-                target.source,
-                active,
-                project_id=target.project_id,
-                batch_size=self.options.job_ids_batch,
-                log=log,
-            ):
-                seen.setdefault(job.job_id, job)
+        if not active:
+            return seen
+        summary = self.store.active_summary(target.source, target.project_id)
+        listable = set(STATUSES[SourceType(target.source)])
+        plan = choose_refresh(
+            len(active),
+            {status: count for status, count, _, _ in summary if status in listable},
+            batch=self.options.job_ids_batch,
+            page_size=self.options.page_size,
+        )
+        if plan is RefreshPlan.BY_STATUS:
+            low = min((low for _, _, low, _ in summary if low), default=None)
+            high = max((high for _, _, _, high in summary if high), default=None)
+            listed: set[str] = set()
+            for status, _, _, _ in summary:
+                if status not in listable:
+                    continue  # the API cannot filter by a status it does not know
+                async for page in self._list(target, status=status, low=low, high=high):
+                    for job in page:
+                        listed.add(job.job_id)
+                        seen.setdefault(job.job_id, job)
+            # What left the non-terminal statuses (or never had one the API knows) by id.
+            active = [job_id for job_id in active if job_id not in listed]
+        for job in await fetch_v2_by_ids(
+            self.client,
+            target.source,
+            active,
+            project_id=target.project_id,
+            batch_size=self.options.job_ids_batch,
+            log=log,
+        ):
+            seen.setdefault(job.job_id, job)
         return seen
+
+    def _list(
+        self,
+        target: PollTarget,
+        *,
+        status: str | None,
+        low: str | None,
+        high: str | None = None,
+    ) -> AsyncIterator[list[Job]]:
+        return list_v2(
+            self.client,
+            target.source,
+            project_id=target.project_id,
+            created_at_on_or_after=low,
+            created_at_on_or_before=high,
+            status=status,
+            configuration_id=target.configuration_id,
+            page_size=self.options.page_size,
+            log=log,
+        )
 
     async def _fetch_v1(self, target: PollTarget) -> dict[str, Job]:
         """v1 endpoints have no filters: the agent's whole listing, diffed whole."""
@@ -203,6 +238,27 @@ class Poller:
             self.client, target.source, extraction_agent_id=target.extraction_agent_id, log=log
         )
         return {job.job_id: job for job in jobs}
+
+
+class RefreshPlan(Enum):
+    """How a cycle re-reads the jobs it knows to be running."""
+
+    BY_IDS = "job_ids"
+    BY_STATUS = "status_listings"
+
+
+def choose_refresh(
+    active: int, active_by_status: Mapping[str, int], *, batch: int, page_size: int
+) -> RefreshPlan:
+    """The cheaper way to refresh `active` jobs, in requests.
+
+    By ids: one request per batch. By status: one listing per non-terminal status within the
+    active jobs' created_at window (at least one page each), plus one id batch for the jobs
+    that left those statuses since the last cycle.
+    """
+    by_ids = ceil(active / batch)
+    by_status = sum(max(1, ceil(count / page_size)) for count in active_by_status.values()) + 1
+    return RefreshPlan.BY_STATUS if by_status < by_ids else RefreshPlan.BY_IDS
 
 
 def _watermark(jobs: Iterable[Job], now: datetime) -> str | None:

@@ -220,6 +220,20 @@ class Store:
             args = [source, project_id]
         return [row[0] for row in self.conn.execute(sql, args)]
 
+    def active_summary(
+        self, source: str, project_id: str | None
+    ) -> list[tuple[str, int, str | None, str | None]]:
+        """(status, count, oldest created_at, newest created_at) of the non-terminal jobs."""
+        sql = (
+            "SELECT status, count(*), min(created_at), max(created_at) FROM jobs "
+            "WHERE source = ? AND terminal = 0"
+        )
+        args: list[str] = [source]
+        if project_id is not None:
+            sql += " AND project_id = ?"
+            args.append(project_id)
+        return [tuple(row) for row in self.conn.execute(sql + " GROUP BY status", args)]
+
     def load_rows(self, source: str, job_ids: Iterable[str]) -> dict[str, SnapshotRow]:
         """The snapshot rows of these jobs, read in chunks so no query grows unbounded."""
         ids = list(dict.fromkeys(job_ids))

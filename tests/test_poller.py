@@ -1,0 +1,282 @@
+"""poller: what each cycle asks LlamaCloud for, and what it records (simulator + SQLite file)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from notifier.core.rules import Rule, When
+from notifier.core.statuses import SourceType
+from notifier.llamacloud.client import ApiError, LlamaCloudClient
+from notifier.poller import Poller, PollOptions, PollTarget, RefreshPlan, choose_refresh
+from notifier.simulator import Simulator, start_simulator
+from notifier.simulator.app import Fault
+from notifier.simulator.state import JobStore
+from notifier.store import Store
+
+KEY = "poller-test-key"
+T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+EXTRACT = PollTarget(name="extract_v2", source="extract_v2", scope="")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@dataclass
+class Rig:
+    sim: Simulator
+    store: Store
+    clock: Clock
+    client: LlamaCloudClient
+
+    def poller(self, **options: object) -> Poller:
+        opts = PollOptions(lookback=timedelta(days=1), overlap=timedelta(minutes=5), **options)  # type: ignore[arg-type]
+        return Poller(
+            self.client, self.store, [Rule("all", When(), ("hook",))], opts, clock=self.clock
+        )
+
+    def requests(self) -> list[dict[str, list[str]]]:
+        """The query of each API request since the last call, as {key: [values]}."""
+        out = []
+        for entry in self.sim.requests:
+            query: dict[str, list[str]] = {}
+            for key, value in entry["query"]:
+                query.setdefault(key, []).append(value)
+            out.append({"path": [entry["path"]], **query})
+        self.sim.requests.clear()
+        return out
+
+    def create(self, source: SourceType, status: str, minutes_ago: float = 0, **kw: object) -> str:
+        created = self.clock.now - timedelta(minutes=minutes_ago)
+        return self.sim.jobs.create(source, status, created_at=created, **kw).id  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    clock = Clock()
+    runner, url, sim = await start_simulator(api_key=KEY, jobs=JobStore(clock))
+    client = LlamaCloudClient(url, KEY, max_requests_per_second=1000, rng=random.Random(0))
+    yield Rig(sim, Store(tmp_path / "n.db"), clock, client)
+    await client.close()
+    await runner.cleanup()
+
+
+class TestCheapSteadyState:
+    async def test_first_cycle_lists_lookback_then_watermark_and_active_ids(self, rig: Rig) -> None:
+        """Baseline over the lookback; then discovery from newest created_at - overlap, plus ids."""
+        running = rig.create(SourceType.EXTRACT_V2, "RUNNING", minutes_ago=30)
+        for i in range(150):
+            rig.create(SourceType.EXTRACT_V2, "COMPLETED", minutes_ago=1 + i)
+        poller = rig.poller()
+        first = await poller.poll(EXTRACT)
+        assert first.events == [] and first.observed == 151
+        (page1, page2) = rig.requests()
+        assert page1["created_at_on_or_after"] == ["2026-11-22T12:00:00.000000Z"]
+        assert "page_token" in page2
+
+        rig.clock.now += timedelta(seconds=30)
+        new = rig.create(SourceType.EXTRACT_V2, "PENDING")
+        rig.sim.jobs.set_status(running, "FAILED", "out of pages")
+        second = await poller.poll(EXTRACT)
+        assert [(e.job_id, e.from_status, e.to_status) for e in second.events] == [
+            (new, None, "PENDING"),
+            (running, "RUNNING", "FAILED"),
+        ]
+        discovery, refresh = rig.requests()
+        assert discovery["created_at_on_or_after"] == ["2026-11-23T11:54:00.000000Z"]  # 11:59 - 5m
+        assert refresh["job_ids"] == [running]
+        assert second.requests == 2
+
+        rig.clock.now += timedelta(seconds=30)
+        third = await poller.poll(EXTRACT)
+        (discovery,) = rig.requests()  # `new` is inside the overlap: no refresh needed
+        assert discovery["created_at_on_or_after"] == ["2026-11-23T11:55:30.000000Z"]
+        assert third.events == [] and third.requests == 1
+
+    async def test_status_listings_when_they_cost_less(self, rig: Rig) -> None:
+        """With small id batches, the active set is re-read by status within its window."""
+        assert (
+            choose_refresh(1000, {"RUNNING": 1000}, batch=100, page_size=100) is RefreshPlan.BY_IDS
+        )
+        assert (
+            choose_refresh(300, {"RUNNING": 300}, batch=10, page_size=100) is RefreshPlan.BY_STATUS
+        )
+        ids = [rig.create(SourceType.EXTRACT_V2, "RUNNING", minutes_ago=10 + i) for i in range(30)]
+        poller = rig.poller(job_ids_batch=5)
+        await poller.poll(EXTRACT)
+        rig.requests()
+        rig.clock.now += timedelta(hours=2)  # nothing new; the overlap no longer covers them
+        rig.sim.jobs.set_status(ids[10], "COMPLETED")  # created 11:40, before the overlap
+        result = await poller.poll(EXTRACT)
+        _, by_status, vanished = rig.requests()
+        assert by_status["status"] == ["RUNNING"]
+        assert by_status["created_at_on_or_after"] == [
+            "2026-11-23T11:21:00.000000Z"
+        ]  # oldest active
+        assert by_status["created_at_on_or_before"] == [
+            "2026-11-23T11:50:00.000000Z"
+        ]  # newest active
+        assert vanished["job_ids"] == [ids[10]]
+        assert [(e.job_id, e.to_status) for e in result.events] == [(ids[10], "COMPLETED")]
+
+    async def test_source_filters_narrow_what_is_fetched(self, rig: Rig) -> None:
+        """`statuses` and `configuration_id` become query parameters."""
+        target = PollTarget(
+            "failed-extracts",
+            "extract_v2",
+            "",
+            statuses=("FAILED", "CANCELLED"),
+            configuration_id="cfg-7",
+            project_id="prj-a",
+        )
+        await rig.poller().poll(target)
+        assert [(r["status"], r["configuration_id"], r["project_id"]) for r in rig.requests()] == [
+            (["FAILED"], ["cfg-7"], ["prj-a"]),
+            (["CANCELLED"], ["cfg-7"], ["prj-a"]),
+        ]
+
+
+class TestReconcile:
+    async def test_reconcile_finds_rerun_and_backdated_jobs(self, rig: Rig) -> None:
+        """Every reconcile_every cycles the lookback is re-listed: re-runs and late jobs show."""
+        done = rig.create(SourceType.EXTRACT_V2, "COMPLETED", minutes_ago=120)
+        rig.create(SourceType.EXTRACT_V2, "COMPLETED")  # the newest job sets the watermark
+        poller = rig.poller(reconcile_every=3)
+        await poller.poll(EXTRACT)  # cycle 1: baseline
+        rig.clock.now += timedelta(seconds=30)
+        rig.sim.jobs.set_status(done, "RUNNING")  # a finished job re-run
+        late = rig.create(SourceType.EXTRACT_V2, "PENDING", minutes_ago=90)  # before the watermark
+        rig.requests()
+        cheap = await poller.poll(EXTRACT)  # cycle 2: the cheap path cannot see them
+        assert cheap.events == []
+        assert rig.requests()[0]["created_at_on_or_after"] == ["2026-11-23T11:55:00.000000Z"]
+        rig.clock.now += timedelta(seconds=30)
+        found = await poller.poll(EXTRACT)  # cycle 3: 2 cycles done, 2 % 3 != 0 -> still cheap
+        rig.requests()
+        rig.clock.now += timedelta(seconds=30)
+        found = await poller.poll(EXTRACT)  # cycle 4: 3 % 3 == 0 -> reconcile
+        (window,) = rig.requests()
+        assert window["created_at_on_or_after"] == ["2026-11-22T12:01:30.000000Z"]  # now - lookback
+        assert {(e.job_id, e.from_status, e.to_status) for e in found.events} == {
+            (done, "COMPLETED", "RUNNING"),
+            (late, None, "PENDING"),
+        }
+
+
+class TestEvents:
+    async def test_stuck_fires_once_per_stay(self, rig: Rig) -> None:
+        """RUNNING past stuck_after: one job.stuck; again only after leaving and re-entering."""
+        job = rig.create(SourceType.PARSE_V2, "RUNNING")
+        target = PollTarget("parse_v2", "parse_v2", "", stuck_after=timedelta(minutes=30))
+        poller = rig.poller()
+        await poller.poll(target)
+        kinds = []
+        for minutes, status in [
+            (20, None),
+            (15, None),
+            (10, None),
+            (1, "PENDING"),
+            (1, "RUNNING"),
+            (29, None),
+            (2, None),
+            (5, None),
+        ]:
+            rig.clock.now += timedelta(minutes=minutes)
+            if status:
+                rig.sim.jobs.set_status(job, status)
+            kinds.append([(e.type, e.to_status) for e in (await poller.poll(target)).events])
+        assert kinds == [
+            [],
+            [("job.stuck", "RUNNING")],
+            [],
+            [("job.status_changed", "PENDING")],
+            [("job.status_changed", "RUNNING")],
+            [],
+            [("job.stuck", "RUNNING")],
+            [],
+        ]
+
+    async def test_unknown_status_is_an_event_with_phase_unknown(self, rig: Rig) -> None:
+        """A status outside the vocabulary is reported, never fatal, and stays watched."""
+        job = rig.create(SourceType.EXTRACT_V2, "RUNNING")
+        poller = rig.poller()
+        await poller.poll(EXTRACT)
+        rig.sim.jobs.set_status(job, "QUARANTINED")
+        rig.clock.now += timedelta(seconds=30)
+        (event,) = (await poller.poll(EXTRACT)).events
+        assert (event.to_status, event.phase, event.llamacloud_event) == (
+            "QUARANTINED",
+            "unknown",
+            "extract.quarantined",
+        )
+        assert rig.store.active_job_ids("extract_v2", None) == [job]
+
+    async def test_several_projects_with_one_key(self, rig: Rig) -> None:
+        """Each project is its own scope; events carry their project."""
+        a = rig.create(SourceType.EXTRACT_V2, "PENDING", project_id="prj-a")
+        b = rig.create(SourceType.EXTRACT_V2, "PENDING", project_id="prj-b")
+        targets = [
+            PollTarget("extract_v2", "extract_v2", p, project_id=p) for p in ("prj-a", "prj-b")
+        ]
+        poller = rig.poller(initial_sync="notify")
+        events = [e for t in targets for e in (await poller.poll(t)).events]
+        assert [(e.job_id, e.project_id) for e in events] == [(a, "prj-a"), (b, "prj-b")]
+        assert [r["project_id"] for r in rig.requests()] == [["prj-a"], ["prj-b"]]
+        assert {s.scope for s in rig.store.source_states()} == {"prj-a", "prj-b"}
+
+    async def test_v1_sources_are_listed_whole_per_agent(self, rig: Rig) -> None:
+        """One listing per agent per cycle; v1 fields land where the payload expects them."""
+        job = rig.create(SourceType.EXTRACTION_V1, "PENDING", extraction_agent_id="agent-1")
+        run = rig.create(SourceType.EXTRACT_RUNS_V1, "CREATED", extraction_agent_id="agent-1")
+        jobs_target = PollTarget(
+            "extraction_v1", "extraction_v1", "agent-1", extraction_agent_id="agent-1"
+        )
+        runs_target = PollTarget(
+            "extract_runs_v1", "extract_runs_v1", "agent-1", extraction_agent_id="agent-1"
+        )
+        poller = rig.poller()
+        await poller.poll(jobs_target)
+        await poller.poll(runs_target)
+        rig.sim.jobs.set_status(job, "ERROR", "schema mismatch")
+        rig.sim.jobs.set_status(run, "PENDING")
+        (job_event,) = (await poller.poll(jobs_target)).events
+        (run_event,) = (await poller.poll(runs_target)).events
+        assert (job_event.to_status, job_event.phase, job_event.error_message) == (
+            "ERROR",
+            "failed",
+            "schema mismatch",
+        )
+        assert job_event.extraction_agent_id == "agent-1" and job_event.job_updated_at is None
+        assert job_event.project_id is not None and job_event.job_created_at is not None
+        assert (run_event.from_status, run_event.to_status, run_event.llamacloud_event) == (
+            "CREATED",
+            "PENDING",
+            "extract.pending",
+        )
+        assert [r["extraction_agent_id"] for r in rig.requests()] == [["agent-1"]] * 4
+
+
+class TestBaseline:
+    async def test_failed_first_cycle_is_no_baseline(self, rig: Rig) -> None:
+        """Until one complete listing succeeds, nothing is recorded and nothing notified."""
+        rig.create(SourceType.EXTRACT_V2, "RUNNING")
+        rig.sim.faults.append(Fault(kind="status", status=500, count=3))
+        rig.client.max_retries = 1
+        rig.client._sleep = lambda _s: __import__("asyncio").sleep(0)  # type: ignore[method-assign]
+        with pytest.raises(ApiError):
+            await rig.poller().poll(EXTRACT)
+        state = rig.store.source_state("extract_v2", "")
+        assert not state.baseline_done and state.last_error and "HTTP 500" in state.last_error
+        assert rig.store.active_job_ids("extract_v2", None) == []
+        result = await rig.poller().poll(EXTRACT)  # now it succeeds: a silent baseline
+        assert result.events == [] and rig.store.source_state("extract_v2", "").baseline_done

@@ -197,3 +197,66 @@ async def test_sigkill_during_deliveries_loses_nothing(
     for job in jobs:  # per job, detection order holds even across the crashes
         first_seen = [t[2] for t in dict.fromkeys(receiver.transitions(job))]
         assert first_seen == ["PENDING", "RUNNING"]
+
+
+async def test_all_four_sources(sim: Sim, receiver: Receiver, tmp_path: Path) -> None:
+    """v1 jobs and runs travel their own vocabularies beside v2 jobs, each transition once."""
+    agent = "00000000-0000-0000-0000-0000000000aa"
+    sources = [
+        {"type": "extract_v2"},
+        {"type": "parse_v2"},
+        {"type": "extraction_v1", "extraction_agent_ids": [agent]},
+        {"type": "extract_runs_v1", "extraction_agent_ids": [agent]},
+    ]
+    config = write_config(tmp_path / "config.yaml", sim.url, receiver.url, sources=sources)
+    daemon = await DaemonProcess(config, tmp_path / "daemon.log").start()
+    names = ("extract_v2", "parse_v2", "extraction_v1", "extract_runs_v1")
+    try:
+
+        async def ready() -> bool:
+            return baseline_done(tmp_path / "notifier.db", names)
+
+        await eventually(ready, timeout=20)
+        v1 = {
+            end: await sim.create("extraction_v1", extraction_agent_id=agent)
+            for end in ("SUCCESS", "ERROR", "PARTIAL_SUCCESS", "CANCELLED")
+        }
+        runs = {
+            end: await sim.create("extract_runs_v1", "CREATED", extraction_agent_id=agent)
+            for end in ("SUCCESS", "ERROR")
+        }
+        ext = await sim.create("extract_v2")
+        for job in [*v1.values(), *runs.values(), ext]:
+            await receiver.wait_for(lambda j=job: len(receiver.transitions(j)) == 1)
+        for end, job in v1.items():
+            await drive(sim, receiver, job, [end])
+        for end, job in runs.items():
+            await drive(sim, receiver, job, ["PENDING", end])
+        await drive(sim, receiver, ext, ["RUNNING", "COMPLETED"])
+        await asyncio.sleep(1.0)
+    finally:
+        assert await daemon.terminate() == 0
+    for end, job in v1.items():
+        assert receiver.transitions(job) == [(job, None, "PENDING"), (job, "PENDING", end)]
+    for end, job in runs.items():
+        assert receiver.transitions(job) == [
+            (job, None, "CREATED"),
+            (job, "CREATED", "PENDING"),
+            (job, "PENDING", end),
+        ]
+    assert receiver.transitions(ext) == [
+        (ext, None, "PENDING"),
+        (ext, "PENDING", "RUNNING"),
+        (ext, "RUNNING", "COMPLETED"),
+    ]
+    assert len(receiver.received) == 4 * 2 + 2 * 3 + 3 and receiver.bad == []
+    by_status = {
+        r.payload["data"]["to_status"]: r.payload["data"]
+        for r in receiver.received
+        if r.payload["data"]["source"] == "extraction_v1"
+    }
+    assert by_status["PARTIAL_SUCCESS"]["phase"] == "partial"
+    assert by_status["PARTIAL_SUCCESS"]["llamacloud_event"] == "extract.partial_success"
+    assert by_status["ERROR"]["llamacloud_event"] == "extract.error"
+    assert by_status["ERROR"]["job_updated_at"] is None  # v1 jobs have no top-level times
+    assert by_status["ERROR"]["job"]["extraction_agent"]["id"] == agent

@@ -11,7 +11,7 @@ import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -130,9 +130,13 @@ class Delivery:
     delivered_at: str | None
 
 
+_EVENT_FIELDS = tuple(f.name for f in fields(Event))
+
+
 def event_to_json(event: Event) -> str:
-    """The event as stored: every field, the raw job included."""
-    return json.dumps(asdict(event), ensure_ascii=False, separators=(",", ":"))
+    """The event as stored: every field, the raw job included (no deep copy, unlike asdict)."""
+    body = {name: getattr(event, name) for name in _EVENT_FIELDS}
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
 
 
 def event_from_json(text: str) -> Event:
@@ -278,7 +282,6 @@ class Store:
         replaying a cycle after a crash cannot queue a delivery twice. Returns how many new
         outbox rows were queued.
         """
-        queued = 0
         with self.transaction() as conn:
             conn.executemany(
                 "INSERT INTO jobs (source, job_id, status, project_id, created_at, updated_at, "
@@ -305,33 +308,37 @@ class Store:
                     for r in rows
                 ],
             )
-            for event, routes in events:
-                inserted = conn.execute(
-                    "INSERT OR IGNORE INTO events (id, type, source, job_id, project_id, "
-                    "from_status, to_status, phase, detected_at, body) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            fresh = self._unrecorded(conn, events)
+            conn.executemany(
+                "INSERT INTO events (id, type, source, job_id, project_id, from_status, "
+                "to_status, phase, detected_at, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
                     (
-                        event.id,
-                        event.type,
-                        event.source,
-                        event.job_id,
-                        event.project_id,
-                        event.from_status,
-                        event.to_status,
-                        event.phase,
-                        event.detected_at,
-                        event_to_json(event),
-                    ),
-                ).rowcount
-                if not inserted:
-                    continue
-                job_key = f"{event.source}:{event.job_id}"
-                for route in routes:
-                    queued += conn.execute(
-                        "INSERT OR IGNORE INTO outbox (event_id, channel, rule, job_key, state, "
-                        "created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        (event.id, route.channel, route.rule, job_key, PENDING, now, now),
-                    ).rowcount
+                        e.id,
+                        e.type,
+                        e.source,
+                        e.job_id,
+                        e.project_id,
+                        e.from_status,
+                        e.to_status,
+                        e.phase,
+                        e.detected_at,
+                        event_to_json(e),
+                    )
+                    for e, _ in fresh
+                ],
+            )
+            outbox = [
+                (e.id, r.channel, r.rule, f"{e.source}:{e.job_id}", PENDING, now, now)
+                for e, routes in fresh
+                for r in routes
+            ]
+            conn.executemany(
+                "INSERT OR IGNORE INTO outbox (event_id, channel, rule, job_key, state, "
+                "created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                outbox,
+            )
+            queued = len(outbox)
             conn.execute(
                 "INSERT INTO source_state (name, scope, baseline_done, watermark, cycles, "
                 "last_poll_at, last_success_at, last_error) VALUES (?, ?, ?, ?, 1, ?, ?, NULL) "
@@ -344,6 +351,23 @@ class Store:
                 (name, scope, int(baseline_done), watermark, now, now),
             )
         return queued
+
+    @staticmethod
+    def _unrecorded(
+        conn: sqlite3.Connection, events: Sequence[tuple[Event, Sequence[Route]]]
+    ) -> list[tuple[Event, Sequence[Route]]]:
+        """The events not in the log yet (a replayed cycle finds its events already there)."""
+        unique = list({event.id: (event, routes) for event, routes in events}.values())
+        ids = [event.id for event, _ in unique]
+        known: set[str] = set()
+        for start in range(0, len(ids), _IN_CHUNK):
+            chunk = ids[start : start + _IN_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            known.update(
+                row[0]
+                for row in conn.execute(f"SELECT id FROM events WHERE id IN ({marks})", chunk)
+            )
+        return [(event, routes) for event, routes in unique if event.id not in known]
 
     def record_poll_failure(self, *, name: str, scope: str, now: str, error: str) -> None:
         """Remember the last error of a scope for the status page; the snapshot is untouched."""

@@ -314,8 +314,25 @@ def _add_control(app: web.Application, sim: Simulator) -> None:
         sim.requests.clear()
         return web.json_response({"requests": 0})
 
-    async def jobs(_: web.Request) -> web.Response:
-        return web.json_response([describe(j) for j in sim.jobs.by_id.values()][:10_000])
+    async def jobs(request: web.Request) -> web.Response:
+        status = request.query.get("status")
+        limit = int(request.query.get("limit", "10000"))
+        found = (j for j in sim.jobs.by_id.values() if status is None or j.status == status)
+        return web.json_response([describe(j) for _, j in zip(range(limit), found, strict=False)])
+
+    app.router.add_post("/_sim/jobs", create_job)
+    app.router.add_get("/_sim/jobs", jobs)
+    app.router.add_post("/_sim/jobs/{job_id}/status", set_status)
+    app.router.add_post("/_sim/bulk", bulk)
+    app.router.add_post("/_sim/faults", set_faults)
+    app.router.add_delete("/_sim/faults", clear_faults)
+    app.router.add_get("/_sim/requests", requests_log)
+    app.router.add_delete("/_sim/requests", clear_requests)
+    _add_switches(app, sim)
+
+
+def _add_switches(app: web.Application, sim: Simulator) -> None:
+    """`/_sim/down|up` make the API answer 503 or not; `/_sim/pause|resume` freeze lifecycles."""
 
     def toggle(**changes: bool) -> Handler:
         async def handler(_: web.Request) -> web.Response:
@@ -328,14 +345,6 @@ def _add_control(app: web.Application, sim: Simulator) -> None:
 
         return handler
 
-    app.router.add_post("/_sim/jobs", create_job)
-    app.router.add_get("/_sim/jobs", jobs)
-    app.router.add_post("/_sim/jobs/{job_id}/status", set_status)
-    app.router.add_post("/_sim/bulk", bulk)
-    app.router.add_post("/_sim/faults", set_faults)
-    app.router.add_delete("/_sim/faults", clear_faults)
-    app.router.add_get("/_sim/requests", requests_log)
-    app.router.add_delete("/_sim/requests", clear_requests)
     app.router.add_post("/_sim/down", toggle(down=True))
     app.router.add_post("/_sim/up", toggle(down=False))
     app.router.add_post("/_sim/pause", toggle(paused=True))

@@ -63,7 +63,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from notifier.settings import ConfigError  # noqa: PLC0415 -- keep --help fast
+    from notifier.lock import AlreadyRunning  # noqa: PLC0415 -- keep --help fast
+    from notifier.settings import ConfigError  # noqa: PLC0415
     from notifier.store import StoreError  # noqa: PLC0415
 
     try:
@@ -71,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"notifier: invalid configuration:\n{exc}", file=sys.stderr)
         return EXIT_CONFIG
-    except StoreError as exc:
+    except (StoreError, AlreadyRunning) as exc:
         print(f"notifier: {exc}", file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:

@@ -20,6 +20,7 @@ from notifier.core.timestamps import format_ts
 from notifier.delivery import OutboxWorker
 from notifier.http import create_app, start_server
 from notifier.llamacloud.client import LlamaCloudClient
+from notifier.lock import StoreLock
 from notifier.poller import CycleResult, Poller, PollOptions, PollTarget
 from notifier.settings import AppriseChannel, Settings
 from notifier.settings import WebhookChannel as WebhookSettings
@@ -147,7 +148,13 @@ class Daemon:
 
     def __post_init__(self) -> None:
         settings = self.settings
-        self.store = Store(settings.store.path)
+        self.lock = StoreLock(settings.store.path)
+        self.lock.acquire()
+        try:
+            self.store = Store(settings.store.path)
+        except BaseException:
+            self.lock.release()
+            raise
         self.targets = build_targets(settings)
         api = settings.llamacloud
         self.client = LlamaCloudClient(
@@ -294,6 +301,7 @@ class Daemon:
         for channel in self.channels.values():
             await channel.close()
         self.store.close()
+        self.lock.release()
 
 
 def install_signal_handlers(stop: asyncio.Event) -> None:

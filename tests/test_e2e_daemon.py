@@ -260,3 +260,21 @@ async def test_all_four_sources(sim: Sim, receiver: Receiver, tmp_path: Path) ->
     assert by_status["ERROR"]["llamacloud_event"] == "extract.error"
     assert by_status["ERROR"]["job_updated_at"] is None  # v1 jobs have no top-level times
     assert by_status["ERROR"]["job"]["extraction_agent"]["id"] == agent
+
+
+async def test_one_daemon_per_store(sim: Sim, receiver: Receiver, tmp_path: Path) -> None:
+    """A second daemon on the same store is refused; a SIGKILLed one leaves no lock behind."""
+    config = write_config(tmp_path / "config.yaml", sim.url, receiver.url)
+    first = await DaemonProcess(config, tmp_path / "first.log").start()
+    await wait_baseline(tmp_path / "notifier.db")
+    second = await DaemonProcess(config, tmp_path / "second.log").start()
+    assert second.process is not None
+    assert await asyncio.wait_for(second.process.wait(), 20) == 1
+    message = second.log_text()
+    assert "already using the store" in message and "Traceback" not in message
+    assert first.process is not None and first.process.returncode is None
+    await first.kill()
+    third = await DaemonProcess(config, tmp_path / "third.log").start()
+    job = await sim.create("extract_v2")
+    await receiver.wait_for(lambda: receiver.transitions(job) == [(job, None, "PENDING")])
+    assert await third.terminate() == 0

@@ -143,7 +143,7 @@ def _since(text: str | None) -> str | None:
 
 
 def _history(args: argparse.Namespace, settings: Any) -> int:
-    from notifier.core.render import webhook_payload  # noqa: PLC0415
+    from notifier.core.render import event_record  # noqa: PLC0415
     from notifier.store import Store  # noqa: PLC0415
 
     store = Store(settings.store.path)
@@ -156,10 +156,9 @@ def _history(args: argparse.Namespace, settings: Any) -> int:
                 since=_since(args.since),
                 limit=args.limit,
             )
-            rows = [webhook_payload(event, rule="") for event in events]
+            rows = [event_record(event) for event in events]
             if args.json:
                 for row in rows:
-                    row["data"].pop("rule")
                     print(json.dumps(row, ensure_ascii=False))
             else:
                 _table(

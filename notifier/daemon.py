@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -21,6 +22,7 @@ from notifier.delivery import OutboxWorker
 from notifier.http import create_app, start_server
 from notifier.llamacloud.client import LlamaCloudClient
 from notifier.lock import StoreLock
+from notifier.metrics import Metrics
 from notifier.poller import CycleResult, Poller, PollOptions, PollTarget
 from notifier.settings import AppriseChannel, Settings
 from notifier.settings import WebhookChannel as WebhookSettings
@@ -156,6 +158,8 @@ class Daemon:
             self.lock.release()
             raise
         self.targets = build_targets(settings)
+        self.metrics = Metrics()
+        self.metrics.watch_outbox(self.store.outbox_counts)
         api = settings.llamacloud
         self.client = LlamaCloudClient(
             api.base_url,
@@ -164,6 +168,7 @@ class Daemon:
             max_requests_per_second=api.max_requests_per_second,
             max_retries=api.max_retries,
             organization_id=api.organization_id,
+            on_response=self.metrics.api_response,
         )
         self.channels = build_channels(settings)
         self.worker = OutboxWorker(
@@ -172,6 +177,7 @@ class Daemon:
             build_policies(settings),
             concurrency=settings.delivery.concurrency,
             clock=self.clock,
+            on_outcome=self.metrics.delivery,
         )
         polling = settings.polling
         self.poller = Poller(
@@ -195,16 +201,19 @@ class Daemon:
         task = asyncio.current_task()
         if task is not None:
             self._cycles.add(task)
+        started = time.perf_counter()
         try:
             result = await self.poller.poll(target)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:
+        except Exception as exc:  # one bad cycle must not stop the daemon
+            self.metrics.cycle(target.name, False, time.perf_counter() - started, [])
             log.warning("poll_failed", source=target.key, error=f"{type(exc).__name__}: {exc}")
             return None
         finally:
             if task is not None:
                 self._cycles.discard(task)
+        self.metrics.cycle(target.name, True, time.perf_counter() - started, result.events)
         log.debug(
             "polled",
             source=result.target,
@@ -272,6 +281,8 @@ class Daemon:
                 [(t.name, t.scope) for t in self.targets],
                 interval=interval,
                 clock=self.clock,
+                metrics=self.metrics,
+                token=http.token.get_secret_value() if http.token else None,
             )
             runner = await start_server(app, http.host, http.port)
             log.info("http_listening", listen=http.listen)

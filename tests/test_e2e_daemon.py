@@ -3,81 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
-import aiohttp
 import pytest
 
-from notifier.simulator import start_simulator
-from tests.harness import API_KEY, WEBHOOK_SECRET, DaemonProcess, Receiver, eventually, write_config
+from tests.harness import (
+    API_KEY,
+    WEBHOOK_SECRET,
+    DaemonProcess,
+    Receiver,
+    Sim,
+    baseline_done,
+    drive,
+    eventually,
+    wait_baseline,
+    write_config,
+)
 
 pytestmark = pytest.mark.timeout(120)
-
-
-class Sim:
-    """The simulator's control API, as a test drives it."""
-
-    def __init__(self, url: str, session: aiohttp.ClientSession) -> None:
-        self.url, self.session = url, session
-
-    async def create(self, source: str, status: str = "PENDING", **fields: Any) -> str:
-        async with self.session.post(
-            f"{self.url}/_sim/jobs", json={"source": source, "status": status, **fields}
-        ) as r:
-            assert r.status == 201, await r.text()
-            return str((await r.json())["id"])
-
-    async def set_status(self, job_id: str, status: str, **fields: Any) -> None:
-        async with self.session.post(
-            f"{self.url}/_sim/jobs/{job_id}/status", json={"status": status, **fields}
-        ) as r:
-            assert r.status == 200, await r.text()
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[Sim]:
-    runner, url, _ = await start_simulator(api_key=API_KEY)
-    async with aiohttp.ClientSession() as session:
-        yield Sim(url, session)
-    await runner.cleanup()
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    rec = await Receiver().start()
-    yield rec
-    await rec.stop()
-
-
-def baseline_done(db: Path, names: tuple[str, ...] = ("extract_v2", "parse_v2")) -> bool:
-    if not db.exists():
-        return False
-    with sqlite3.connect(db) as conn:
-        try:
-            rows = conn.execute("SELECT name FROM source_state WHERE baseline_done = 1").fetchall()
-        except sqlite3.OperationalError:
-            return False
-    return set(names) <= {r[0] for r in rows}
-
-
-async def wait_baseline(db: Path) -> None:
-    async def check() -> bool:
-        return baseline_done(db)
-
-    await eventually(check, timeout=20)
-
-
-async def drive(sim: Sim, receiver: Receiver, job_id: str, statuses: list[str]) -> None:
-    """Move a job step by step, each step only after the receiver got the previous one."""
-    for status in statuses:
-        before = len(receiver.transitions(job_id))
-        extra = {"error_message": "parser crashed"} if status == "FAILED" else {}
-        await sim.set_status(job_id, status, **extra)
-        await receiver.wait_for(lambda n=before: len(receiver.transitions(job_id)) > n)
-        assert receiver.transitions(job_id)[-1][2] == status
 
 
 async def test_transitions_arrive_signed_exactly_once(

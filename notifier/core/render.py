@@ -41,6 +41,13 @@ def webhook_payload(event: Event, rule: str) -> dict[str, Any]:
     }
 
 
+def event_record(event: Event) -> dict[str, Any]:
+    """The payload without `data.rule`: how history (CLI, JSON API) shows an event."""
+    record = webhook_payload(event, rule="")
+    del record["data"]["rule"]
+    return record
+
+
 def payload_bytes(event: Event, rule: str) -> bytes:
     """Compact UTF-8 JSON: identical bytes for identical events, so retries sign the same body."""
     return json.dumps(

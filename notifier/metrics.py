@@ -1,0 +1,104 @@
+"""Prometheus metrics of one daemon, in a registry of its own (tests run several daemons)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from notifier.core.models import Event
+from notifier.core.timestamps import parse_ts
+from notifier.delivery import Outcome
+
+_DURATIONS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+_DELAYS = (0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600)
+
+
+class _OutboxDepth(Collector):
+    """Outbox rows per channel and state, read from the store at scrape time."""
+
+    def __init__(self, counts: Callable[[], dict[tuple[str, str], int]]) -> None:
+        self._counts = counts
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "notifier_outbox_rows", "Outbox rows by channel and state", labels=["channel", "state"]
+        )
+        for (channel, state), count in sorted(self._counts().items()):
+            if state != "delivered":
+                family.add_metric([channel, state], count)
+        yield family
+
+
+class Metrics:
+    """Counters and histograms named `notifier_*`."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.polls = Counter(
+            "notifier_polls", "Poll cycles by source and outcome", ["source", "outcome"], registry=r
+        )
+        self.api_requests = Counter(
+            "notifier_api_requests",
+            "LlamaCloud requests by endpoint and status code (error: no answer)",
+            ["endpoint", "code"],
+            registry=r,
+        )
+        self.api_errors = Counter(
+            "notifier_api_errors",
+            "LlamaCloud requests that failed, by endpoint and status code",
+            ["endpoint", "code"],
+            registry=r,
+        )
+        self.transitions = Counter(
+            "notifier_transitions",
+            "Detected events by source, new status and type",
+            ["source", "status", "type"],
+            registry=r,
+        )
+        self.deliveries = Counter(
+            "notifier_deliveries",
+            "Delivery attempts by channel and outcome (delivered, retry, dead)",
+            ["channel", "outcome"],
+            registry=r,
+        )
+        self.poll_duration = Histogram(
+            "notifier_poll_duration_seconds",
+            "Wall time of one poll cycle",
+            ["source"],
+            buckets=_DURATIONS,
+            registry=r,
+        )
+        self.detection_delay = Histogram(
+            "notifier_detection_delay_seconds",
+            "detected_at minus the job's updated_at, for status changes",
+            ["source"],
+            buckets=_DELAYS,
+            registry=r,
+        )
+
+    def watch_outbox(self, counts: Callable[[], dict[tuple[str, str], int]]) -> None:
+        self.registry.register(_OutboxDepth(counts))
+
+    def api_response(self, path: str, status: int | None, _seconds: float) -> None:
+        code = "error" if status is None else str(status)
+        self.api_requests.labels(path, code).inc()
+        if status is None or status >= 400:
+            self.api_errors.labels(path, code).inc()
+
+    def cycle(self, source: str, ok: bool, seconds: float, events: list[Event]) -> None:
+        self.polls.labels(source, "ok" if ok else "error").inc()
+        self.poll_duration.labels(source).observe(seconds)
+        for event in events:
+            self.transitions.labels(event.source, event.to_status, event.type).inc()
+            detected, updated = parse_ts(event.detected_at), parse_ts(event.job_updated_at)
+            if event.type == "job.status_changed" and detected and updated:
+                self.detection_delay.labels(event.source).observe(
+                    max(0.0, (detected - updated).total_seconds())
+                )
+
+    def delivery(self, outcome: Outcome) -> None:
+        self.deliveries.labels(outcome.channel, outcome.result).inc()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -221,3 +222,39 @@ async def test_one_daemon_per_store(sim: Sim, receiver: Receiver, tmp_path: Path
     job = await sim.create("extract_v2")
     await receiver.wait_for(lambda: receiver.transitions(job) == [(job, None, "PENDING")])
     assert await third.terminate() == 0
+
+
+async def test_sigterm_during_a_delivery_burst(
+    sim: Sim, receiver: Receiver, tmp_path: Path
+) -> None:
+    """SIGTERM mid-burst: exit 0 within the grace, nothing lost, the rest sent after restart."""
+    receiver.delay = 0.3
+    config = write_config(
+        tmp_path / "config.yaml",
+        sim.url,
+        receiver.url,
+        delivery={"concurrency": 2, "shutdown_grace": "2s"},
+        polling={"interval": "200ms", "lookback": "1d", "overlap": "1m", "initial_sync": "notify"},
+    )
+    jobs = [await sim.create("extract_v2") for _ in range(30)]
+    daemon = await DaemonProcess(config, tmp_path / "daemon.log").start()
+    await receiver.wait_for(lambda: len(receiver.received) >= 4)
+    assert daemon.process is not None
+    started = asyncio.get_running_loop().time()
+    assert await daemon.terminate() == 0
+    assert asyncio.get_running_loop().time() - started < 10
+    first_run = len(receiver.received)
+    assert first_run < len(jobs)  # the burst was really interrupted
+    with sqlite3.connect(tmp_path / "notifier.db") as conn:
+        pending = conn.execute("SELECT count(*) FROM outbox WHERE state = 'pending'").fetchone()[0]
+    assert pending + first_run >= len(jobs)
+    receiver.delay = 0
+    daemon = await DaemonProcess(config, tmp_path / "daemon.log").start()
+    try:
+        await receiver.wait_for(
+            lambda: {t[0] for t in receiver.transitions()} == set(jobs), timeout=30
+        )
+    finally:
+        assert await daemon.terminate() == 0
+    assert sorted(set(receiver.transitions())) == sorted((job, None, "PENDING") for job in jobs)
+    assert "Traceback" not in daemon.log_text()

@@ -3,10 +3,10 @@ FROM python:3.11-slim AS build
 WORKDIR /src
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 COPY pyproject.toml README.md ./
+COPY deploy/constraints.txt ./deploy/constraints.txt
 COPY notifier ./notifier
 RUN python -m venv /opt/notifier \
-    && /opt/notifier/bin/pip install --upgrade pip \
-    && /opt/notifier/bin/pip install .
+    && /opt/notifier/bin/pip install -c deploy/constraints.txt .
 
 FROM python:3.11-slim
 RUN useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin notifier \

@@ -13,7 +13,7 @@ import os
 import shlex
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ import yaml
 
 from notifier.http import create_app
 from notifier.settings import HttpSettings, StoreSettings, load_settings
+from notifier.store import Store
 from tests.harness import API_KEY, REPO, Sim
 from tests.test_http import free_port
 
@@ -70,9 +71,8 @@ def deployment() -> dict[str, Any]:
 
 
 def routes() -> set[str]:
-    app = create_app(
-        None, [], interval=__import__("datetime").timedelta(seconds=1), clock=lambda: None
-    )  # type: ignore[arg-type]
+    store = Store(":memory:")
+    app = create_app(store, [], interval=timedelta(seconds=1), clock=lambda: datetime.now(UTC))
     return {r.resource.canonical for r in app.router.routes() if r.resource is not None}
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from notifier.core.statuses import SourceType
 from notifier.simulator import start_simulator
 from tests.harness import API_KEY, REPO, daemon_env, write_config
 
@@ -151,23 +152,32 @@ def test_demo_shows_verified_throttled_and_cancelled_transitions() -> None:
 
 
 def test_once_then_history_commands(tmp_path: Path) -> None:
-    """`once` against the simulator records a baseline; `events`/`deliveries` read the store."""
+    """`once` records and tries; `events`, `deliveries` and `redeliver` work on the store."""
+    commands = [
+        ["once"],
+        ["events", "--json"],
+        ["deliveries", "--json"],
+        ["events"],
+        ["deliveries", "--state", "dead"],
+        ["redeliver", "--channel", "hook"],
+        ["deliveries", "--state", "pending", "--json"],
+        ["redeliver", "--channel", "hook"],
+    ]
 
-    async def scenario() -> tuple[list[subprocess.CompletedProcess[str]], str]:
+    async def scenario() -> list[subprocess.CompletedProcess[str]]:
         runner, url, sim = await start_simulator(api_key=API_KEY)
-        sim.jobs.create(
-            __import__("notifier.core.statuses", fromlist=["SourceType"]).SourceType.EXTRACT_V2,
-            "RUNNING",
-            job_id="ext-cli-1",
-        )
+        sim.jobs.create(SourceType.EXTRACT_V2, "RUNNING", job_id="ext-cli-1")
         config = write_config(
             tmp_path / "config.yaml",
             url,
-            "http://127.0.0.1:9/hook",
+            "http://127.0.0.1:9/hook",  # nothing listens: the one attempt fails
             polling={"initial_sync": "notify"},
         )
+        data = json.loads(config.read_text())
+        data["channels"]["hook"]["max_attempts"] = 1
+        config.write_text(json.dumps(data))
         results = []
-        for args in (["once"], ["events", "--json"], ["deliveries", "--json"], ["events"]):
+        for args in commands:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
@@ -185,17 +195,26 @@ def test_once_then_history_commands(tmp_path: Path) -> None:
                 subprocess.CompletedProcess(args, proc.returncode or 0, out.decode(), err.decode())
             )
         await runner.cleanup()
-        return results, url
+        return results
 
-    (once, events_json, deliveries_json, events_table), _ = asyncio.run(scenario())
+    once, events_json, deliveries_json, events_table, dead_table, redeliver, pending, again = (
+        asyncio.run(scenario())
+    )
     assert once.returncode == 0, once.stderr
     (event,) = [json.loads(line) for line in events_json.stdout.splitlines()]
     assert event["data"]["job_id"] == "ext-cli-1" and event["data"]["from_status"] is None
+    assert "rule" not in event["data"]
     (delivery,) = [json.loads(line) for line in deliveries_json.stdout.splitlines()]
-    assert (
-        delivery["channel"] == "hook"
-        and delivery["state"] == "pending"
-        and delivery["attempts"] == 1
-    )
-    assert "HTTP" in delivery["last_error"] or "Connect" in delivery["last_error"]
+    assert (delivery["channel"], delivery["state"], delivery["attempts"]) == ("hook", "dead", 1)
+    assert "channel 'hook'" in delivery["last_error"]
     assert "ext-cli-1" in events_table.stdout and "RUNNING" in events_table.stdout
+    assert dead_table.stdout.splitlines()[0].split()[:3] == ["id", "channel", "state"]
+    assert "ext-cli-1" in dead_table.stdout
+    assert redeliver.returncode == 0 and redeliver.stdout.strip() == "requeued 1 dead delivery"
+    (requeued,) = [json.loads(line) for line in pending.stdout.splitlines()]
+    assert (requeued["id"], requeued["state"], requeued["attempts"]) == (
+        delivery["id"],
+        "pending",
+        0,
+    )
+    assert again.returncode == 1 and again.stdout.strip() == "requeued 0 dead deliveries"

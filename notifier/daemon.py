@@ -15,6 +15,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from notifier.channels.base import Channel
 from notifier.channels.webhook import WebhookChannel
+from notifier.core.messages import Kind, Overrides, target_kind
+from notifier.core.mutes import Window, muted_by
 from notifier.core.retry import RetryPolicy
 from notifier.core.rules import Rule, When, as_set
 from notifier.core.timestamps import format_ts
@@ -93,9 +95,42 @@ def build_rules(settings: Settings) -> list[Rule]:
             when=_when(rule.when) or When(),
             channels=tuple(rule.notify),
             stop=not rule.continue_,
+            group_by=tuple(rule.group_by),
+            group_wait=None if rule.group_wait is None else rule.group_wait.total_seconds(),
+            group_interval=(rule.group_interval or timedelta(minutes=5)).total_seconds(),
+            repeat_interval=None
+            if rule.repeat_interval is None
+            else rule.repeat_interval.total_seconds(),
         )
         for rule in settings.rules
     ]
+
+
+def build_windows(settings: Settings) -> list[Window]:
+    return [
+        Window(
+            name=m.name,
+            rules=frozenset(m.rules),
+            channels=frozenset(m.channels),
+            days=frozenset(m.days),
+            start=m.start,
+            end=m.end,
+            timezone=m.timezone,
+        )
+        for m in settings.mutes
+    ]
+
+
+def channel_rates(settings: Settings) -> dict[str, float | None]:
+    """Sends per second per channel: configured, else about one a second for Slack."""
+    rates: dict[str, float | None] = {}
+    for name, spec in settings.channels.items():
+        rate = spec.rate_per_second
+        if rate is None and isinstance(spec, AppriseChannel):
+            kinds = {target_kind(u.get_secret_value()) for u in spec.urls}
+            rate = 1.0 if Kind.SLACK in kinds else None
+        rates[name] = rate
+    return rates
 
 
 def build_channels(settings: Settings) -> dict[str, Channel]:
@@ -115,8 +150,12 @@ def build_channels(settings: Settings) -> dict[str, Channel]:
             channels[name] = AppriseTarget(
                 name,
                 [url.get_secret_value() for url in spec.urls],
-                title=spec.title,
-                body=spec.body,
+                overrides=Overrides(spec.title, spec.body),
+                rule_overrides={
+                    rule.name: Overrides(rule.title, rule.body)
+                    for rule in settings.rules
+                    if name in rule.notify and (rule.title or rule.body)
+                },
                 timeout=spec.timeout.total_seconds(),
             )
     return channels
@@ -158,6 +197,7 @@ class Daemon:
             self.lock.release()
             raise
         self.targets = build_targets(settings)
+        self.windows = build_windows(settings)
         self.metrics = Metrics()
         self.metrics.watch_outbox(self.store.outbox_counts)
         api = settings.llamacloud
@@ -178,6 +218,8 @@ class Daemon:
             concurrency=settings.delivery.concurrency,
             clock=self.clock,
             on_outcome=self.metrics.delivery,
+            rates=channel_rates(settings),
+            mute_check=self.muted,
         )
         polling = settings.polling
         self.poller = Poller(
@@ -195,6 +237,11 @@ class Daemon:
             clock=self.clock,
             on_queued=self.worker.wake,
         )
+
+    def muted(self, rule: str, channel: str, now: datetime) -> str | None:
+        """Why a delivery is muted now (config windows, `notifier mute`), or None."""
+        stored = [(k, n, u) for _, k, n, u, _ in self.store.active_mutes(format_ts(now))]
+        return muted_by(self.windows, stored, rule, channel, now)
 
     async def poll_target(self, target: PollTarget) -> CycleResult | None:
         """One scheduled cycle; errors are logged (the next cycle retries), never raised."""

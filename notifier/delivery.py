@@ -20,6 +20,7 @@ from notifier.channels.base import Channel, DeliveryError
 from notifier.core.retry import RetryPolicy
 from notifier.core.timestamps import format_ts, parse_ts
 from notifier.logs import redact
+from notifier.ratelimit import RateLimiter
 from notifier.store import Delivery, Store
 
 log = structlog.get_logger(__name__)
@@ -33,7 +34,7 @@ class Outcome:
 
     channel: str
     event_id: str
-    result: str  # delivered | retry | dead
+    result: str  # delivered | retry | dead | muted
     status: int | None = None
     error: str | None = None
 
@@ -51,6 +52,8 @@ class OutboxWorker:
         clock: Callable[[], datetime],
         rng: random.Random | None = None,
         on_outcome: Callable[[Outcome], None] | None = None,
+        rates: Mapping[str, float | None] | None = None,
+        mute_check: Callable[[str, str, datetime], str | None] | None = None,
     ) -> None:
         self.store = store
         self.channels = dict(channels)
@@ -59,6 +62,10 @@ class OutboxWorker:
         self.clock = clock
         self.rng = rng or random.Random()  # noqa: S311 -- jitter, not cryptography
         self.on_outcome = on_outcome
+        self.mute_check = mute_check
+        self.limiters = {
+            name: RateLimiter(rate) for name, rate in (rates or {}).items() if rate is not None
+        }
         self._wakeups = {name: asyncio.Event() for name in self.channels}
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -129,33 +136,68 @@ class OutboxWorker:
 
     async def _send_batch(self, name: str, batch: list[Delivery]) -> None:
         limit = asyncio.Semaphore(self.concurrency)
+        grouped = hasattr(self.channels[name], "send_group")
+        units: list[list[Delivery]] = []
+        seen_groups: set[str] = set()
+        for delivery in batch:
+            if grouped and delivery.group_key is not None:
+                if delivery.group_key in seen_groups:
+                    continue
+                seen_groups.add(delivery.group_key)
+                units.append(self.store.group_members(name, delivery.group_key) or [delivery])
+            else:
+                units.append([delivery])
 
-        async def attempt(delivery: Delivery) -> None:
+        async def attempt(unit: list[Delivery]) -> None:
             async with limit:
                 if self._stopping.is_set():
                     return  # stays pending: sent after the next start
-                await self._attempt(name, delivery)
+                await self._attempt(name, unit)
 
-        await asyncio.gather(*(attempt(d) for d in batch))
+        await asyncio.gather(*(attempt(unit) for unit in units))
 
-    async def _attempt(self, name: str, delivery: Delivery) -> None:
+    async def _attempt(self, name: str, unit: list[Delivery]) -> None:
+        """Send one row, or one group of rows as a single message, and record the outcome."""
         channel = self.channels[name]
-        event = delivery.event
+        first = unit[0]
+        event = first.event
         attempt_log = log.bind(
-            channel=name, event_id=event.id, job_id=event.job_id, attempt=delivery.attempts + 1
+            channel=name, event_id=event.id, job_id=event.job_id, attempt=first.attempts + 1
         )
+        if len(unit) > 1:
+            attempt_log = attempt_log.bind(group=first.group_key, events=len(unit))
+        muted = self.mute_check(first.rule, name, self.clock()) if self.mute_check else None
+        if muted is not None:
+            self.store.mark_muted([d.id for d in unit], muted)
+            attempt_log.info("muted", reason=muted)
+            for delivery in unit:
+                self._report(Outcome(name, delivery.event.id, "muted", None, muted))
+            return
+        limiter = self.limiters.get(name)
+        if limiter is not None:
+            await limiter.wait()
         try:
-            status = await channel.send(event, delivery.rule)
+            if first.group_key is not None and hasattr(channel, "send_group"):
+                status = await channel.send_group([d.event for d in unit], first.rule)
+            else:
+                status = await channel.send(event, first.rule)
         except DeliveryError as exc:
-            self._failed(delivery, attempt_log, redact(str(exc)), exc.status, exc.retryable, exc)
+            reason = redact(str(exc))
+            for delivery in unit:
+                self._failed(delivery, attempt_log, reason, exc.status, exc.retryable, exc)
             return
         except Exception as exc:  # a channel bug must not stop the worker
             reason = redact(f"{type(exc).__name__}: {exc}")
-            self._failed(delivery, attempt_log, reason, None, True, None)
+            for delivery in unit:
+                self._failed(delivery, attempt_log, reason, None, True, None)
             return
-        self.store.mark_delivered([delivery.id], format_ts(self.clock()), status)
+        now = format_ts(self.clock())
+        self.store.mark_delivered([d.id for d in unit], now, status)
+        if first.group_key is not None and len(unit) >= 1 and hasattr(channel, "send_group"):
+            self.store.group_sent(name, first.group_key, now)
         attempt_log.info("delivered", status=status, to_status=event.to_status)
-        self._report(Outcome(name, event.id, "delivered", status))
+        for delivery in unit:
+            self._report(Outcome(name, delivery.event.id, "delivered", status))
 
     def _failed(  # noqa: PLR0917 -- private helper, called from two places
         self,

@@ -146,6 +146,43 @@ class SourceSettings(_Model):
         return self
 
 
+class _Templated(_Model):
+    """Message templates (Jinja2, sandboxed), inline or read from a file at load time."""
+
+    title: str | None = None
+    body: str | None = None
+    title_file: Path | None = None
+    body_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _templates(self) -> _Templated:
+        for key in ("title", "body"):
+            path: Path | None = getattr(self, f"{key}_file")
+            if path is not None:
+                if getattr(self, key) is not None:
+                    raise _field_error(f"{key}_file", f"give {key} or {key}_file, not both")
+                try:
+                    object.__setattr__(self, key, path.read_text(encoding="utf-8"))
+                except OSError as exc:
+                    raise _field_error(
+                        f"{key}_file", f"cannot read {path}: {exc.strerror}"
+                    ) from None
+            source = getattr(self, key)
+            if source is not None:
+                _check_template(source, key)
+        return self
+
+
+def _check_template(source: str, key: str) -> None:
+    from jinja2 import TemplateSyntaxError  # noqa: PLC0415 -- only when templates are given
+    from jinja2.sandbox import SandboxedEnvironment  # noqa: PLC0415
+
+    try:
+        SandboxedEnvironment().parse(source)
+    except TemplateSyntaxError as exc:
+        raise _field_error(key, f"template error at line {exc.lineno}: {exc.message}") from None
+
+
 class WebhookChannel(_Model):
     type: Literal["webhook"]
     url: str
@@ -154,6 +191,8 @@ class WebhookChannel(_Model):
     timeout: Duration = timedelta(seconds=10)
     max_attempts: int | None = Field(None, ge=1)
     max_age: Duration | None = None
+    rate_per_second: float | None = Field(None, gt=0)
+    batch: bool = False
 
     @field_validator("url")
     @classmethod
@@ -177,14 +216,13 @@ class WebhookChannel(_Model):
         return value
 
 
-class AppriseChannel(_Model):
+class AppriseChannel(_Templated):
     type: Literal["apprise"]
     urls: list[SecretStr] = Field(min_length=1)
-    title: str | None = None
-    body: str | None = None
     timeout: Duration = timedelta(seconds=30)
     max_attempts: int | None = Field(None, ge=1)
     max_age: Duration | None = None
+    rate_per_second: float | None = Field(None, gt=0)
 
     @field_validator("urls")
     @classmethod
@@ -235,11 +273,90 @@ class When(_Model):
         return self
 
 
-class Rule(_Model):
+GROUP_FIELDS = (
+    "source",
+    "status",
+    "from_status",
+    "phase",
+    "project_id",
+    "event",
+    "configuration_id",
+    "extraction_agent_id",
+    "job_id",
+)
+
+
+class Rule(_Templated):
     name: str = Field(min_length=1)
     when: When = When()
     notify: list[str] = Field(min_length=1)
     continue_: bool = Field(True, alias="continue")
+    group_by: list[str] = []
+    group_wait: Duration | None = None
+    group_interval: Duration | None = None
+    repeat_interval: Duration | None = None
+
+    @field_validator("group_by")
+    @classmethod
+    def _group_fields(cls, value: list[str]) -> list[str]:
+        for field in value:
+            if field not in GROUP_FIELDS:
+                raise ValueError(f"cannot group by {field!r}; one of {', '.join(GROUP_FIELDS)}")
+        return value
+
+
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class MuteWindow(_Model):
+    """A recurring quiet time: deliveries of these rules or channels are recorded as muted."""
+
+    name: str = Field(min_length=1)
+    rules: list[str] = []
+    channels: list[str] = []
+    days: list[str] = list(_DAYS)
+    start: str = "00:00"
+    end: str = "24:00"
+    timezone: str = "UTC"
+
+    @field_validator("days")
+    @classmethod
+    def _days(cls, value: list[str]) -> list[str]:
+        days = [d.lower()[:3] for d in value]
+        for day in days:
+            if day not in _DAYS:
+                raise ValueError(f"unknown day {day!r}; use mon, tue, ... sun")
+        return days
+
+    @field_validator("start", "end")
+    @classmethod
+    def _clock(cls, value: str) -> str:
+        hours, sep, minutes = value.partition(":")
+        ok = sep and hours.isdigit() and minutes.isdigit() and len(minutes) == 2
+        if (
+            not ok
+            or not (0 <= int(hours) <= 24 and 0 <= int(minutes) < 60)
+            or (int(hours) == 24 and int(minutes) != 0)
+        ):
+            raise ValueError("use HH:MM, 00:00 to 24:00")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # noqa: PLC0415
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}, e.g. Europe/Berlin") from None
+        return value
+
+    @model_validator(mode="after")
+    def _targets(self) -> MuteWindow:
+        if not self.rules and not self.channels:
+            raise _field_error("rules", "name at least one rule or channel to mute")
+        return self
 
 
 class DeliverySettings(_Model):
@@ -312,6 +429,7 @@ class Settings(BaseSettings):
     delivery: DeliverySettings = DeliverySettings()
     http: HttpSettings = HttpSettings()
     log: LogSettings = LogSettings()
+    mutes: list[MuteWindow] = []
 
     @classmethod
     def settings_customise_sources(
@@ -347,7 +465,23 @@ class Settings(BaseSettings):
                     raise _field_error(
                         f"rules[{index}].notify[{position}]", f"unknown channel {channel!r}{hint}"
                     )
+        _check_mutes(self.mutes, seen_rules, set(self.channels))
         return self
+
+
+def _check_mutes(mutes: list[MuteWindow], rules: set[str], channels: set[str]) -> None:
+    """Every muted rule and channel exists."""
+    for index, mute in enumerate(mutes):
+        for position, rule_name in enumerate(mute.rules):
+            if rule_name not in rules:
+                raise _field_error(
+                    f"mutes[{index}].rules[{position}]", f"unknown rule {rule_name!r}"
+                )
+        for position, channel in enumerate(mute.channels):
+            if channel not in channels:
+                raise _field_error(
+                    f"mutes[{index}].channels[{position}]", f"unknown channel {channel!r}"
+                )
 
 
 class _FieldError(ValueError):

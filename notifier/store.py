@@ -12,6 +12,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,10 @@ import sqlite_utils
 
 from notifier.core.models import Event, Route, SnapshotRow
 from notifier.core.statuses import is_terminal
+from notifier.core.timestamps import format_ts, parse_ts
 
 PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
+SUPPRESSED, MUTED = "suppressed", "muted"
 _IN_CHUNK = 500
 
 MIGRATIONS: tuple[tuple[str, str], ...] = (
@@ -92,6 +95,35 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         CREATE INDEX outbox_delivered ON outbox (created_at) WHERE state = 'delivered';
         """,
     ),
+    (
+        "grouping, repeat suppression and mutes",
+        """
+        ALTER TABLE outbox ADD COLUMN group_key TEXT;
+        CREATE INDEX outbox_group ON outbox (channel, group_key, state) WHERE group_key IS NOT NULL;
+        CREATE TABLE channel_groups (
+            channel TEXT NOT NULL,
+            group_key TEXT NOT NULL,
+            last_sent_at TEXT NOT NULL,
+            PRIMARY KEY (channel, group_key)
+        );
+        CREATE TABLE notified (
+            rule TEXT NOT NULL,
+            source TEXT NOT NULL,
+            job_id TEXT NOT NULL,
+            status TEXT NOT NULL,
+            last_at TEXT NOT NULL,
+            PRIMARY KEY (rule, source, job_id, status)
+        ) WITHOUT ROWID;
+        CREATE TABLE mutes (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind TEXT NOT NULL,
+            name TEXT NOT NULL,
+            until TEXT NOT NULL,
+            reason TEXT,
+            created_at TEXT NOT NULL
+        );
+        """,
+    ),
 )
 
 
@@ -128,6 +160,7 @@ class Delivery:
     last_error: str | None
     last_status: int | None
     delivered_at: str | None
+    group_key: str | None = None
 
 
 _EVENT_FIELDS = tuple(f.name for f in fields(Event))
@@ -328,17 +361,22 @@ class Store:
                     for e, _ in fresh
                 ],
             )
-            outbox = [
+            plain = [
                 (e.id, r.channel, r.rule, f"{e.source}:{e.job_id}", PENDING, now, now)
                 for e, routes in fresh
                 for r in routes
+                if r.group_key is None and r.repeat_interval is None
             ]
             conn.executemany(
                 "INSERT OR IGNORE INTO outbox (event_id, channel, rule, job_key, state, "
                 "created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                outbox,
+                plain,
             )
-            queued = len(outbox)
+            queued = len(plain)
+            for event, routes in fresh:
+                for r in routes:
+                    if r.group_key is not None or r.repeat_interval is not None:
+                        queued += self._queue_special(conn, event, r, now)
             conn.execute(
                 "INSERT INTO source_state (name, scope, baseline_done, watermark, cycles, "
                 "last_poll_at, last_success_at, last_error) VALUES (?, ?, ?, ?, 1, ?, ?, NULL) "
@@ -351,6 +389,58 @@ class Store:
                 (name, scope, int(baseline_done), watermark, now, now),
             )
         return queued
+
+    @staticmethod
+    def _queue_special(conn: sqlite3.Connection, event: Event, route: Route, now: str) -> int:
+        """An outbox row for a grouped or repeat-limited route; returns 1 if it will be sent.
+
+        A repeat within `repeat_interval` is recorded as `suppressed`, not dropped. A grouped
+        row waits `group_wait`, and at least `group_interval` after its group's last message.
+        """
+        moment = parse_ts(now)
+        assert moment is not None
+        state, note, due = PENDING, None, moment
+        if route.repeat_interval is not None:
+            key = (route.rule, event.source, event.job_id, event.to_status)
+            row = conn.execute(
+                "SELECT last_at FROM notified WHERE rule = ? AND source = ? AND job_id = ? "
+                "AND status = ?",
+                key,
+            ).fetchone()
+            since = parse_ts(row[0]) if row else None
+            if since is not None and moment - since < timedelta(seconds=route.repeat_interval):
+                state, note = SUPPRESSED, f"repeat within {route.repeat_interval:g}s of {row[0]}"
+            else:
+                conn.execute(
+                    "INSERT INTO notified VALUES (?, ?, ?, ?, ?) ON CONFLICT DO UPDATE "
+                    "SET last_at = excluded.last_at",
+                    (*key, now),
+                )
+        if route.group_key is not None and state == PENDING:
+            due = moment + timedelta(seconds=route.group_wait)
+            row = conn.execute(
+                "SELECT last_sent_at FROM channel_groups WHERE channel = ? AND group_key = ?",
+                (route.channel, route.group_key),
+            ).fetchone()
+            last = parse_ts(row[0]) if row else None
+            if last is not None:
+                due = max(due, last + timedelta(seconds=route.group_interval))
+        inserted = conn.execute(
+            "INSERT OR IGNORE INTO outbox (event_id, channel, rule, job_key, state, created_at, "
+            "next_attempt_at, group_key, last_error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                event.id,
+                route.channel,
+                route.rule,
+                f"{event.source}:{event.job_id}",
+                state,
+                now,
+                format_ts(due),
+                route.group_key,
+                note,
+            ),
+        ).rowcount
+        return inserted if state == PENDING else 0
 
     @staticmethod
     def _unrecorded(
@@ -435,7 +525,7 @@ class Store:
 
     _DELIVERY_COLUMNS = (
         "o.id, e.body, o.channel, o.rule, o.state, o.attempts, o.created_at, "
-        "o.next_attempt_at, o.last_error, o.last_status, o.delivered_at"
+        "o.next_attempt_at, o.last_error, o.last_status, o.delivered_at, o.group_key"
     )
 
     @staticmethod
@@ -456,6 +546,59 @@ class Store:
             "ORDER BY o.id LIMIT ?"
         )
         return [self._delivery(row) for row in self.conn.execute(sql, (channel, now, limit))]
+
+    def group_members(self, channel: str, group_key: str, limit: int = 1000) -> list[Delivery]:
+        """Every pending row of a group, due or not: a group flushes as one message."""
+        sql = (
+            f"SELECT {self._DELIVERY_COLUMNS} FROM outbox o JOIN events e ON e.id = o.event_id "
+            "WHERE o.channel = ? AND o.group_key = ? AND o.state = 'pending' ORDER BY o.id LIMIT ?"
+        )
+        return [self._delivery(r) for r in self.conn.execute(sql, (channel, group_key, limit))]
+
+    def group_sent(self, channel: str, group_key: str, now: str) -> None:
+        """Remember when a group's message went out, for its `group_interval`."""
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO channel_groups VALUES (?, ?, ?) ON CONFLICT DO UPDATE "
+                "SET last_sent_at = excluded.last_sent_at",
+                (channel, group_key, now),
+            )
+
+    def mark_muted(self, ids: Sequence[int], reason: str) -> None:
+        """Rows a mute held back: recorded (and redeliverable), not sent, not lost."""
+        with self.transaction() as conn:
+            conn.executemany(
+                "UPDATE outbox SET state = 'muted', last_error = ? WHERE id = ?",
+                [(reason, i) for i in ids],
+            )
+
+    def add_mute(self, *, kind: str, name: str, until: str, reason: str | None, now: str) -> int:
+        with self.transaction() as conn:
+            cursor = conn.execute(
+                "INSERT INTO mutes (kind, name, until, reason, created_at) VALUES (?, ?, ?, ?, ?)",
+                (kind, name, until, reason, now),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def active_mutes(self, now: str) -> list[tuple[int, str, str, str, str | None]]:
+        """(id, kind, name, until, reason) of mutes that have not expired."""
+        return [
+            (r[0], r[1], r[2], r[3], r[4])
+            for r in self.conn.execute(
+                "SELECT id, kind, name, until, reason FROM mutes WHERE until > ? ORDER BY id",
+                (now,),
+            )
+        ]
+
+    def remove_mutes(
+        self, *, mute_id: int | None = None, kind: str | None = None, name: str | None = None
+    ) -> int:
+        with self.transaction() as conn:
+            if mute_id is not None:
+                return conn.execute("DELETE FROM mutes WHERE id = ?", (mute_id,)).rowcount
+            return conn.execute(
+                "DELETE FROM mutes WHERE kind = ? AND name = ?", (kind, name)
+            ).rowcount
 
     def next_due_at(self, channel: str) -> str | None:
         row = self.conn.execute(
@@ -510,12 +653,12 @@ class Store:
     def requeue(
         self, *, now: str, delivery_id: int | None = None, channel: str | None = None
     ) -> int:
-        """Dead rows back to pending with a fresh attempt budget; returns how many."""
+        """Dead or muted rows back to pending with a fresh attempt budget; returns how many."""
         if delivery_id is None and channel is None:
             raise ValueError("requeue needs a delivery id or a channel")
         sql = (
             "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?, "
-            "created_at = ? WHERE state = 'dead'"
+            "created_at = ? WHERE state IN ('dead', 'muted')"
         )
         args: list[Any] = [now, now]
         if delivery_id is not None:

@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 from structlog.testing import capture_logs
 
-from notifier.llamacloud.client import ApiError, LlamaCloudClient, RateLimiter
+from notifier.llamacloud.client import ApiError, LlamaCloudClient
 from notifier.llamacloud.parsing import MalformedResponse
 from notifier.llamacloud.sources import (
     MAX_QUERY_BYTES,
@@ -20,6 +20,7 @@ from notifier.llamacloud.sources import (
     list_v1,
     list_v2,
 )
+from notifier.ratelimit import RateLimiter
 
 KEY = "llx-client-test-key-777"
 Answer = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -1,69 +1,133 @@
-"""Send through apprise (Slack, email, Teams, Discord, ...) without blocking the event loop."""
+"""Send through apprise (Slack, email, Teams, Discord, ...) without blocking the event loop.
+
+Each URL gets a message laid out for its kind of target (see core.messages). apprise's own
+per-plugin pause between sends is switched off: the outbox worker paces each channel itself.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import apprise
 
 from notifier.channels.base import DeliveryError
+from notifier.core.messages import LIMITS, Kind, Overrides, render_message, target_kind
 from notifier.core.models import Event
-from notifier.core.render import text_message
+
+_NOTIFY_TYPE = {
+    "failed": apprise.NotifyType.FAILURE,
+    "succeeded": apprise.NotifyType.SUCCESS,
+    "partial": apprise.NotifyType.WARNING,
+    "throttled": apprise.NotifyType.WARNING,
+    "cancelled": apprise.NotifyType.WARNING,
+}
+
+
+@dataclass
+class _Target:
+    kind: Kind
+    label: str  # the URL with credentials masked, for errors
+    apprise: Any  # an apprise.Apprise holding this one URL
+    limits: tuple[int, int]
+
+
+def _load(name: str, url: str) -> _Target:
+    plugin = apprise.Apprise.instantiate(url)
+    if plugin is None:
+        raise ValueError(f"channel {name!r}: apprise does not understand one of its urls")
+    plugin.request_rate_per_sec = 0  # the outbox worker paces sends per channel
+    kind = target_kind(url)
+    title_max, body_max = LIMITS[kind]
+    if getattr(plugin, "title_maxlen", 0):
+        title_max = min(title_max, int(plugin.title_maxlen))
+    if getattr(plugin, "body_maxlen", 0):
+        body_max = min(body_max, int(plugin.body_maxlen))
+    holder = apprise.Apprise()
+    holder.add(plugin)
+    label = str(plugin.url(privacy=True))  # type: ignore[no-untyped-call]
+    return _Target(kind, label, holder, (title_max, body_max))
 
 
 class AppriseTarget:
-    """One channel of one or more apprise URLs; every URL must accept for the send to count.
-
-    Bodies go out as plain text (`NotifyFormat.TEXT`), so apprise escapes them for each
-    target: a file named `<!channel>` cannot ping a Slack channel.
-    """
+    """One channel of one or more apprise URLs; every URL must accept for the send to count."""
 
     def __init__(
         self,
         name: str,
         urls: Sequence[str],
         *,
-        title: str | None = None,
-        body: str | None = None,
+        overrides: Overrides = Overrides(),  # noqa: B008 -- frozen, shared safely
+        rule_overrides: dict[str, Overrides] | None = None,
         timeout: float = 30.0,
     ) -> None:
         self.name = name
-        self._urls = list(urls)
-        self._title = title
-        self._body = body
+        self._targets = [_load(name, url) for url in urls]
+        self._overrides = overrides
+        self._rule_overrides = rule_overrides or {}
         self._timeout = timeout
-        asset = apprise.AppriseAsset(body_format=apprise.NotifyFormat.TEXT)
-        self._apprise = apprise.Apprise(asset=asset)
-        for url in self._urls:
-            if not self._apprise.add(url):
-                raise ValueError(f"channel {name!r}: apprise does not understand one of its urls")
-        self.targets = [
-            str(server.url(privacy=True))  # type: ignore[no-untyped-call]
-            for server in self._apprise
-        ]
+        self.targets = [t.label for t in self._targets]
+        self.kinds = {t.kind for t in self._targets}
+
+    def _overrides_for(self, rule: str) -> Overrides:
+        """A rule's template wins over the channel's, key by key."""
+        by_rule = self._rule_overrides.get(rule, Overrides())
+        return Overrides(
+            title=by_rule.title or self._overrides.title,
+            body=by_rule.body or self._overrides.body,
+        )
 
     async def send(self, event: Event, rule: str) -> int | None:
-        title, body = text_message(event)
-        title = self._title or title
-        body = self._body or body
-        where = f"channel {self.name!r} ({', '.join(self.targets)})"
-        with apprise.LogCapture(level=logging.WARNING) as captured:  # type: ignore[no-untyped-call]
+        return await self.send_group([event], rule)
+
+    async def send_group(self, events: Sequence[Event], rule: str) -> int | None:
+        """One message about all `events` to every URL of the channel."""
+        overrides = self._overrides_for(rule)
+        notify_type = _NOTIFY_TYPE.get(events[0].phase, apprise.NotifyType.INFO)
+        for target in self._targets:
+            message = render_message(target.kind, events, rule, overrides, target.limits)
+            body_format = apprise.NotifyFormat.HTML if message.html else apprise.NotifyFormat.TEXT
+            await self._send_one(target, message.title, message.body, body_format, notify_type)
+        return None
+
+    async def _send_one(
+        self, target: _Target, title: str, body: str, body_format: Any, notify_type: Any
+    ) -> None:
+        where = f"channel {self.name!r} ({target.label})"
+        # The failure reason is logged by apprise, fully only at DEBUG.
+        with apprise.LogCapture(level=logging.DEBUG) as captured:  # type: ignore[no-untyped-call]
             try:
                 ok = await asyncio.wait_for(
-                    self._apprise.async_notify(
-                        body=body, title=title, body_format=apprise.NotifyFormat.TEXT
+                    target.apprise.async_notify(
+                        body=body, title=title, notify_type=notify_type, body_format=body_format
                     ),
                     timeout=self._timeout,
                 )
             except TimeoutError as exc:
                 raise DeliveryError(f"{where}: timed out", retryable=True) from exc
-            reason = captured.getvalue().strip().splitlines()
+            lines = captured.getvalue().strip().splitlines()
         if not ok:
-            detail = reason[-1] if reason else "apprise reported a failure"
-            raise DeliveryError(f"{where}: {detail}", retryable=True)
-        return None
+            failures = [ln for ln in lines if " - ERROR - " in ln or "WARNING" in ln] or lines
+            reason = failures[-1].split(" - ")[-1] if failures else "apprise reported a failure"
+            status = _status_in(reason)
+            raise DeliveryError(
+                f"{where}: {reason}",
+                retryable=status is None or status >= 500 or status == 429,
+                status=status,
+            )
 
     async def close(self) -> None:
         return None
+
+
+def _status_in(reason: str) -> int | None:
+    """The HTTP status apprise names in its error line ("error=500"), if any."""
+    marker = "error="
+    if marker in reason:
+        digits = reason.split(marker, 1)[1][:3]
+        if digits.isdigit():
+            return int(digits)
+    return None

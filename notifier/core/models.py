@@ -69,7 +69,17 @@ class Event:
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """One delivery an event needs: to `channel`, because rule `rule` matched first."""
+    """One delivery an event needs: to `channel`, because rule `rule` matched first.
+
+    With a `group_key`, the delivery waits `group_wait` seconds (and at least `group_interval`
+    after the group's last message) to travel with others of its group in one message. With
+    `repeat_interval`, it is suppressed when the rule already announced this job in this
+    status that recently.
+    """
 
     rule: str
     channel: str
+    group_key: str | None = None
+    group_wait: float = 0.0
+    group_interval: float = 0.0
+    repeat_interval: float | None = None

@@ -61,6 +61,21 @@ class Rule:
     when: When
     channels: tuple[str, ...]
     stop: bool = False
+    group_by: tuple[str, ...] = ()
+    group_wait: float | None = None
+    group_interval: float = 300.0
+    repeat_interval: float | None = None
+
+    def group_key(self, event: Event) -> str | None:
+        """`rule|field=value|...` for grouped rules; None sends each event on its own."""
+        if self.group_wait is None:
+            return None
+        values = {"event": event.type, "status": event.to_status, "job_id": event.job_id}
+        parts = [self.name]
+        for field in self.group_by:
+            value = values[field] if field in values else getattr(event, field, None)
+            parts.append(f"{field}={value}")
+        return "|".join(parts)
 
 
 def as_set(values: Iterable[str] | None) -> frozenset[str] | None:
@@ -75,7 +90,17 @@ def route(event: Event, rules: Sequence[Rule]) -> list[Route]:
         if not rule.when.matches(event):
             continue
         for channel in rule.channels:
-            routes.setdefault(channel, Route(rule=rule.name, channel=channel))
+            if channel in routes:
+                continue
+            key = rule.group_key(event)
+            routes[channel] = Route(
+                rule=rule.name,
+                channel=channel,
+                group_key=key,
+                group_wait=rule.group_wait or 0.0 if key else 0.0,
+                group_interval=rule.group_interval if key else 0.0,
+                repeat_interval=rule.repeat_interval,
+            )
         if rule.stop:
             break
     return list(routes.values())

@@ -15,6 +15,7 @@ import structlog
 
 from notifier import __version__
 from notifier.core.retry import parse_retry_after
+from notifier.ratelimit import RateLimiter
 
 log = structlog.get_logger(__name__)
 
@@ -36,24 +37,6 @@ class _Retry(Exception):
         super().__init__(reason)
         self.status = status
         self.retry_after = retry_after
-
-
-class RateLimiter:
-    """Spaces request starts at least 1/rate seconds apart (asyncio-safe)."""
-
-    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self._gap = 1.0 / rate
-        self._clock = clock
-        self._next = 0.0
-        self._lock = asyncio.Lock()
-
-    async def wait(self) -> None:
-        async with self._lock:
-            now = self._clock()
-            start = max(now, self._next)
-            self._next = start + self._gap
-        if start > now:
-            await asyncio.sleep(start - now)
 
 
 def _detail(body: object) -> str:

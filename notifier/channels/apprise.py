@@ -15,7 +15,14 @@ from typing import Any
 import apprise
 
 from notifier.channels.base import DeliveryError
-from notifier.core.messages import LIMITS, Kind, Overrides, render_message, target_kind
+from notifier.core.messages import (
+    LIMITS,
+    Kind,
+    Overrides,
+    TemplateFailure,
+    render_message,
+    target_kind,
+)
 from notifier.core.models import Event
 
 _NOTIFY_TYPE = {
@@ -88,7 +95,10 @@ class AppriseTarget:
         overrides = self._overrides_for(rule)
         notify_type = _NOTIFY_TYPE.get(events[0].phase, apprise.NotifyType.INFO)
         for target in self._targets:
-            message = render_message(target.kind, events, rule, overrides, target.limits)
+            try:
+                message = render_message(target.kind, events, rule, overrides, target.limits)
+            except TemplateFailure as exc:
+                raise DeliveryError(f"channel {self.name!r}: {exc}", retryable=False) from None
             body_format = apprise.NotifyFormat.HTML if message.html else apprise.NotifyFormat.TEXT
             await self._send_one(target, message.title, message.body, body_format, notify_type)
         return None

@@ -68,6 +68,10 @@ def truncate(text: str, limit: int) -> str:
     return text[: max(0, limit - len(TRUNCATED))].rstrip() + TRUNCATED
 
 
+class TemplateFailure(ValueError):
+    """A template that does not render (bad syntax, or an unsafe access the sandbox stopped)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Message:
     title: str
@@ -169,8 +173,13 @@ def render_message(
         "summary": _summary(events),
         "emoji": emoji,
     }
-    title = _compile(overrides.title or _default(title_name), False)(**context)
-    body = _compile(overrides.body or _default(body_name), html)(**context)
+    from jinja2 import TemplateError  # noqa: PLC0415 -- jinja2 is loaded lazily
+
+    try:
+        title = _compile(overrides.title or _default(title_name), False)(**context)
+        body = _compile(overrides.body or _default(body_name), html)(**context)
+    except TemplateError as exc:
+        raise TemplateFailure(f"template error: {exc}") from None
     title_limit, body_limit = limits or LIMITS[kind]
     title = " ".join(title.split())  # one line, whatever the template did
     return Message(truncate(title, title_limit), truncate(body.strip(), body_limit), html)

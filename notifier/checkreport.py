@@ -70,8 +70,20 @@ def describe(settings: Settings) -> str:
             lines.append(f"  {name:<18} webhook  POST {safe_target(channel.url)} ({signed})")
     lines += ["", "rules (first match names the route):"]
     for rule in settings.rules:
-        stop = "" if rule.continue_ else "  (stop)"
-        lines.append(f"  {rule.name}: {_when(rule.when)} -> {', '.join(rule.notify)}{stop}")
+        extras = [] if rule.continue_ else ["stop"]
+        if rule.group_wait is not None:
+            by = ",".join(rule.group_by) or "rule"
+            extras.append(f"grouped by {by}, wait {format_duration(rule.group_wait)}")
+        if rule.repeat_interval is not None:
+            extras.append(f"repeat after {format_duration(rule.repeat_interval)}")
+        suffix = f"  ({'; '.join(extras)})" if extras else ""
+        lines.append(f"  {rule.name}: {_when(rule.when)} -> {', '.join(rule.notify)}{suffix}")
+    for mute in settings.mutes:
+        targets = ", ".join([*mute.rules, *mute.channels])
+        lines.append(
+            f"  mute {mute.name}: {targets} {','.join(mute.days)} "
+            f"{mute.start}-{mute.end} {mute.timezone}"
+        )
     if not settings.rules:
         lines.append("  (none: transitions are recorded but not delivered)")
     return "\n".join(lines)

@@ -48,7 +48,9 @@ def _parser() -> argparse.ArgumentParser:
 
     deliveries = with_config("deliveries", "list outbox rows")
     deliveries.add_argument(
-        "--state", choices=["pending", "failed", "dead", "delivered"], default=None
+        "--state",
+        choices=["pending", "failed", "dead", "delivered", "muted", "suppressed"],
+        default=None,
     )
     deliveries.add_argument("--channel")
     deliveries.add_argument("--limit", type=int, default=50)
@@ -58,6 +60,22 @@ def _parser() -> argparse.ArgumentParser:
     target = redeliver.add_mutually_exclusive_group(required=True)
     target.add_argument("--id", type=int, help="one delivery id")
     target.add_argument("--channel", help="every dead delivery of this channel")
+    test = with_config("test-channel", "send a sample event through one channel")
+    test.add_argument("name", help="channel name from the configuration")
+
+    mute = with_config("mute", "silence a rule or channel for a while (deliveries kept as muted)")
+    what = mute.add_mutually_exclusive_group(required=True)
+    what.add_argument("--rule")
+    what.add_argument("--channel")
+    what.add_argument("--list", action="store_true", help="show active mutes")
+    mute.add_argument("--for", dest="duration", default="1h", help="e.g. 30m, 2h, 1d")
+    mute.add_argument("--reason")
+
+    unmute = with_config("unmute", "end mutes early")
+    which = unmute.add_mutually_exclusive_group(required=True)
+    which.add_argument("--id", type=int)
+    which.add_argument("--rule")
+    which.add_argument("--channel")
     return parser
 
 
@@ -79,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
 
 
-def _dispatch(args: argparse.Namespace) -> int:
+def _dispatch(args: argparse.Namespace) -> int:  # noqa: PLR0911 -- one return per command
     if args.command == "simulate":
         from notifier.simulator import run_simulator  # noqa: PLC0415
 
@@ -99,6 +117,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(describe(settings))
         return EXIT_OK
     _setup_logging(settings)
+    if args.command in ("test-channel", "mute", "unmute"):
+        return _operate(args, settings)
     if args.command == "run":
         return asyncio.run(_run(settings))
     if args.command == "once":
@@ -127,6 +147,43 @@ async def _once(settings: Any) -> int:
 
     results = await Daemon(settings).once()
     return EXIT_OK if all(r is not None for r in results) else EXIT_FAILURE
+
+
+def _operate(args: argparse.Namespace, settings: Any) -> int:
+    from notifier import operations  # noqa: PLC0415
+    from notifier.channels.base import DeliveryError  # noqa: PLC0415
+    from notifier.store import Store  # noqa: PLC0415
+
+    if args.command == "test-channel":
+        try:
+            print(asyncio.run(operations.test_channel(settings, args.name)))
+        except DeliveryError as exc:
+            print(f"notifier: {exc}", file=sys.stderr)
+            return EXIT_FAILURE
+        return EXIT_OK
+    store = Store(settings.store.path)
+    try:
+        if args.command == "mute" and args.list:
+            print("\n".join(operations.list_mutes(store)) or "(no active mutes)")
+        elif args.command == "mute":
+            print(
+                operations.mute(
+                    settings,
+                    store,
+                    rule=args.rule,
+                    channel=args.channel,
+                    duration=args.duration,
+                    reason=args.reason,
+                )
+            )
+        else:
+            kind = "rule" if args.rule else "channel"
+            count = store.remove_mutes(mute_id=args.id, kind=kind, name=args.rule or args.channel)
+            print(f"removed {count} mute{'' if count == 1 else 's'}")
+            return EXIT_OK if count else EXIT_FAILURE
+        return EXIT_OK
+    finally:
+        store.close()
 
 
 def _since(text: str | None) -> str | None:

@@ -14,7 +14,7 @@ from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from notifier.channels.base import Channel
-from notifier.channels.webhook import WebhookChannel
+from notifier.channels.webhook import BatchWebhookChannel, WebhookChannel
 from notifier.core.messages import Kind, Overrides, target_kind
 from notifier.core.mutes import Window, muted_by
 from notifier.core.retry import RetryPolicy
@@ -137,7 +137,8 @@ def build_channels(settings: Settings) -> dict[str, Channel]:
     channels: dict[str, Channel] = {}
     for name, spec in settings.channels.items():
         if isinstance(spec, WebhookSettings):
-            channels[name] = WebhookChannel(
+            kind = BatchWebhookChannel if spec.batch else WebhookChannel
+            channels[name] = kind(
                 name,
                 spec.url,
                 secret=spec.secret.get_secret_value() if spec.secret else None,

@@ -130,7 +130,7 @@ def create_app(
 
     async def api_deliveries(request: web.Request) -> web.Response:
         state = request.query.get("state")
-        if state not in (None, "pending", "failed", "dead", "delivered"):
+        if state not in (None, "pending", "failed", "dead", "delivered", "muted", "suppressed"):
             raise web.HTTPBadRequest(text="state must be pending, failed, dead or delivered")
         found = store.list_deliveries(
             state=state, channel=request.query.get("channel"), limit=_limit(request)

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -218,3 +219,67 @@ def test_once_then_history_commands(tmp_path: Path) -> None:
         0,
     )
     assert again.returncode == 1 and again.stdout.strip() == "requeued 0 dead deliveries"
+
+
+async def test_test_channel_prints_the_answer(receiver: Any, tmp_path: Path) -> None:
+    """`test-channel` sends a signed sample event and prints what the target said."""
+    config = write_config(tmp_path / "config.yaml", "http://127.0.0.1:9", receiver.url)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "notifier",
+        "test-channel",
+        "hook",
+        "--config",
+        str(config),
+        cwd=REPO,
+        env=daemon_env(),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    assert out.decode().strip().startswith("channel 'hook': HTTP 204 from http://127.0.0.1:")
+    ((_, from_status, to_status),) = receiver.transitions()
+    assert (from_status, to_status) == ("RUNNING", "FAILED") and receiver.bad == []
+    receiver.fail_next = 1
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "notifier",
+        "test-channel",
+        "hook",
+        "--config",
+        str(config),
+        cwd=REPO,
+        env=daemon_env(),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await proc.communicate()
+    assert proc.returncode == 1 and "answered HTTP 500" in err.decode()
+
+
+def test_mute_list_unmute(tmp_path: Path) -> None:
+    """Mutes are recorded with their end, listed, and removed; unknown names exit 2."""
+    config = write_config(tmp_path / "config.yaml", "http://127.0.0.1:9", "http://127.0.0.1:9/hook")
+    env = daemon_env()
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "notifier", *args, "--config", str(config)],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=REPO,
+            timeout=60,
+            check=False,
+        )
+
+    muted = run("mute", "--channel", "hook", "--for", "2h", "--reason", "deploy")
+    assert muted.returncode == 0 and muted.stdout.startswith("muted channel 'hook' until ")
+    listed = run("mute", "--list")
+    assert "channel 'hook'" in listed.stdout and "(deploy)" in listed.stdout
+    assert run("mute", "--rule", "nope").returncode == 2
+    assert run("unmute", "--channel", "hook").stdout.strip() == "removed 1 mute"
+    assert run("mute", "--list").stdout.strip() == "(no active mutes)"

@@ -202,3 +202,15 @@ async def test_drain_sends_what_is_due_and_leaves_failures_queued(
         await channel.close()
     assert [d.event.id for d in store.list_deliveries(state="delivered")] == ["evt_g"]
     assert [d.event.id for d in store.list_deliveries(state="failed")] == ["evt_b"]
+
+
+async def test_channel_rate_paces_sends(serve: object, tmp_path: Path) -> None:
+    """At 5 sends per second, 6 deliveries take about a second, never faster."""
+    store = Store(tmp_path / "n.db")
+    ep = await serve(Endpoint())  # type: ignore[operator]
+    queue(store, *[(event(f"evt_{i}", f"ext-{i}"), "hook") for i in range(6)])
+    channels = {"hook": WebhookChannel("hook", ep.url, timeout=5)}
+    w = OutboxWorker(store, channels, {"hook": FAST}, clock=now, rates={"hook": 5.0})
+    started = asyncio.get_running_loop().time()
+    await run_until(w, lambda: len(ep.ids) == 6)
+    assert asyncio.get_running_loop().time() - started >= 0.95

@@ -244,3 +244,86 @@ class TestDurations:
         """The report prints durations the way users write them."""
         for text in ("250ms", "30s", "15m", "3d", "1h30m"):
             assert format_duration(parse_duration(text)) == text
+
+
+class TestNotificationKeys:
+    def test_grouping_templates_and_mutes(self, tmp_path: Path) -> None:
+        """Group, repeat, template and mute keys load; templates may come from files."""
+        body = tmp_path / "body.j2"
+        body.write_text("{{ count }} events")
+        data = {
+            **MINIMAL,
+            "channels": {
+                "s": {
+                    "type": "apprise",
+                    "urls": ["json://127.0.0.1/"],
+                    "body_file": str(body),
+                    "rate_per_second": 0.5,
+                }
+            },
+            "rules": [
+                {
+                    "name": "r",
+                    "notify": ["s"],
+                    "group_by": ["source"],
+                    "group_wait": "30s",
+                    "repeat_interval": "4h",
+                    "title": "{{ rule }}",
+                }
+            ],
+            "mutes": [
+                {
+                    "name": "nights",
+                    "rules": ["r"],
+                    "start": "22:00",
+                    "end": "07:00",
+                    "timezone": "Europe/Berlin",
+                    "days": ["Mon", "tue"],
+                }
+            ],
+        }
+        settings = load(tmp_path, data)
+        assert settings.channels["s"].body == "{{ count }} events"  # type: ignore[union-attr]
+        assert settings.rules[0].group_wait == timedelta(seconds=30)
+        assert settings.mutes[0].days == ["mon", "tue"]
+
+    @pytest.mark.parametrize(
+        ("patch", "expected"),
+        [
+            (
+                {"rules": [{"name": "r", "notify": ["s"], "group_by": ["colour"]}]},
+                "rules[0].group_by: cannot group by 'colour'",
+            ),
+            (
+                {"rules": [{"name": "r", "notify": ["s"], "title": "{% if %}"}]},
+                "rules[0].title: template error at line 1",
+            ),
+            (
+                {"rules": [{"name": "r", "notify": ["s"], "body_file": "/nonexistent/b.j2"}]},
+                "rules[0].body_file: cannot read",
+            ),
+            (
+                {"mutes": [{"name": "m", "rules": ["ghost"]}]},
+                "mutes[0].rules[0]: unknown rule 'ghost'",
+            ),
+            (
+                {"mutes": [{"name": "m", "channels": ["s"], "timezone": "Mars/Olympus"}]},
+                "mutes[0].timezone: unknown time zone",
+            ),
+            (
+                {"mutes": [{"name": "m", "channels": ["s"], "start": "25:00"}]},
+                "mutes[0].start: use HH:MM",
+            ),
+            ({"mutes": [{"name": "m"}]}, "mutes[0].rules: name at least one rule or channel"),
+        ],
+    )
+    def test_invalid_notification_keys(
+        self, tmp_path: Path, patch: dict[str, object], expected: str
+    ) -> None:
+        """Each mistake is named at its path."""
+        data = {
+            **MINIMAL,
+            "channels": {"s": {"type": "apprise", "urls": ["json://127.0.0.1/"]}},
+            **patch,
+        }
+        assert expected in error(tmp_path, data)

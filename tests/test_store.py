@@ -154,3 +154,23 @@ class TestRetention:
         assert {e.id for e in store.list_events()} == {"evt_pending", "evt_dead"}
         assert set(store.load_rows("extract_v2", ["ext-1", "ext-2"])) == {"ext-2"}
         assert store.prune(before=NOW) == 0  # nothing older than the cut-off: nothing deleted
+
+
+class TestGroupsAndRepeats:
+    def test_group_rows_wait_and_respect_the_interval(self, store: Store) -> None:
+        """A grouped row is due after group_wait, and not before the group's interval ends."""
+        route = Route("r", "slack", group_key="r|status=RUNNING", group_wait=30, group_interval=300)
+        commit(store, [], [(event("evt_1"), [route])])
+        (row,) = store.list_deliveries()
+        assert (
+            row.next_attempt_at == "2026-11-23T10:00:30.000000Z"
+            and row.group_key == route.group_key
+        )
+        store.group_sent("slack", route.group_key or "", "2026-11-23T10:00:30.000000Z")
+        commit(store, [], [(event("evt_2", "ext-2"), [route])])
+        newest = store.list_deliveries()[0]
+        assert newest.next_attempt_at == "2026-11-23T10:05:30.000000Z"  # last sent + 5 min
+        assert [d.event.id for d in store.group_members("slack", route.group_key or "")] == [
+            "evt_1",
+            "evt_2",
+        ]

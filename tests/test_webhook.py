@@ -124,3 +124,21 @@ async def test_unreachable_target_is_retryable_and_masks_credentials() -> None:
     assert caught.value.retryable
     assert "hunter2secret" not in str(caught.value) and "abc123secret" not in str(caught.value)
     assert safe_target("https://u:p@example.com:8443/a/b?x=1") == "https://example.com:8443/a/b"
+
+
+async def test_batch_channel_sends_a_group_as_one_signed_request(target: Target) -> None:
+    """Opted-in batches: one request, every payload inside, a stable id across retries."""
+    from dataclasses import replace
+
+    from notifier.channels.webhook import BatchWebhookChannel
+
+    events = [replace(EVENT, id=f"evt_{n:024d}", job_id=f"pjb-{n}") for n in range(3)]
+    channel = BatchWebhookChannel("batch", target.url, secret=WEBHOOK_SECRET)
+    await channel.send_group(events, "digest")
+    await channel.send_group(events, "digest")
+    await channel.close()
+    (first_headers, body), (second_headers, _) = target.requests
+    payload = Webhook(WEBHOOK_SECRET).verify(body, first_headers)
+    assert payload["type"] == "batch" and payload["id"] == first_headers["webhook-id"]
+    assert [e["data"]["job_id"] for e in payload["events"]] == ["pjb-0", "pjb-1", "pjb-2"]
+    assert first_headers["webhook-id"] == second_headers["webhook-id"]

@@ -108,7 +108,7 @@ def _dispatch(args: argparse.Namespace) -> int:  # noqa: PLR0911 -- one return p
 
         return run_demo(args.config)
 
-    from notifier.settings import load_settings  # noqa: PLC0415
+    from notifier.configfile import load_settings  # noqa: PLC0415
 
     settings = load_settings(args.config)
     if args.command == "check":
@@ -127,8 +127,8 @@ def _dispatch(args: argparse.Namespace) -> int:  # noqa: PLR0911 -- one return p
 
 
 def _setup_logging(settings: Any) -> None:
+    from notifier.configfile import secret_values  # noqa: PLC0415
     from notifier.logs import configure_logging  # noqa: PLC0415
-    from notifier.settings import secret_values  # noqa: PLC0415
 
     configure_logging(settings.log.level, settings.log.format, secret_values(settings))
 
@@ -191,7 +191,7 @@ def _since(text: str | None) -> str | None:
     if text is None:
         return None
     from notifier.core.timestamps import format_ts, normalize_ts  # noqa: PLC0415
-    from notifier.settings import parse_duration  # noqa: PLC0415
+    from notifier.durations import parse_duration  # noqa: PLC0415
 
     absolute = normalize_ts(text)
     if absolute is not None:

@@ -52,9 +52,9 @@ def format_line(payload: dict[str, Any], webhook_id: str) -> str:
 
 
 async def _demo(config: Path) -> int:
+    from notifier.configfile import load_settings, secret_values  # noqa: PLC0415
     from notifier.daemon import Daemon, install_signal_handlers  # noqa: PLC0415
     from notifier.logs import configure_logging  # noqa: PLC0415
-    from notifier.settings import load_settings, secret_values  # noqa: PLC0415
     from notifier.simulator import start_simulator  # noqa: PLC0415
 
     api_key = "demo-" + secrets.token_hex(8)

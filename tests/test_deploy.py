@@ -21,8 +21,9 @@ import aiohttp
 import pytest
 import yaml
 
+from notifier.configfile import load_settings
 from notifier.http import create_app
-from notifier.settings import HttpSettings, StoreSettings, load_settings
+from notifier.settings import HttpSettings, StoreSettings
 from notifier.store import Store
 from tests.harness import API_KEY, REPO, Sim
 from tests.test_http import free_port

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from notifier.configfile import load_settings, secret_values
 from notifier.durations import format_duration, parse_duration
-from notifier.settings import ConfigError, Settings, load_settings, secret_values
+from notifier.settings import ConfigError, Settings
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "config" / "notifier.example.yaml"
 ENV = {

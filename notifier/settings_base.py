@@ -1,0 +1,53 @@
+"""Shared pieces of the settings models: the error type, durations, and the strict base model."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict
+
+from notifier.durations import parse_duration
+
+
+class ConfigError(Exception):
+    """Invalid configuration; `str()` is one `path: message` line per problem."""
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+def _none_if_blank(value: object) -> object:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+def _as_list(value: object) -> object:
+    return [value] if isinstance(value, str) else value
+
+
+OptionalText = Annotated[str | None, BeforeValidator(_none_if_blank)]
+StrList = Annotated[list[str] | None, BeforeValidator(_as_list)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL")
+    return value
+
+
+class _FieldError(ValueError):
+    """A validation failure that knows the path below the model that raised it."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+def _field_error(path: str, message: str) -> _FieldError:
+    return _FieldError(path, message)

@@ -1,0 +1,251 @@
+"""Settings of where events go: channels, rules with their `when`, grouping, templates, mutes."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
+
+from notifier.core.diff import EVENT_TYPES
+from notifier.core.statuses import Phase, SourceType
+from notifier.settings_base import (
+    Duration,
+    StrList,
+    _field_error,
+    _http_url,
+    _Model,
+    _none_if_blank,
+)
+
+
+class _Templated(_Model):
+    """Message templates (Jinja2, sandboxed), inline or read from a file at load time."""
+
+    title: str | None = None
+    body: str | None = None
+    title_file: Path | None = None
+    body_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _templates(self) -> _Templated:
+        for key in ("title", "body"):
+            path: Path | None = getattr(self, f"{key}_file")
+            if path is not None:
+                if getattr(self, key) is not None:
+                    raise _field_error(f"{key}_file", f"give {key} or {key}_file, not both")
+                try:
+                    object.__setattr__(self, key, path.read_text(encoding="utf-8"))
+                except OSError as exc:
+                    raise _field_error(
+                        f"{key}_file", f"cannot read {path}: {exc.strerror}"
+                    ) from None
+            source = getattr(self, key)
+            if source is not None:
+                _check_template(source, key)
+        return self
+
+
+def _check_template(source: str, key: str) -> None:
+    from jinja2 import TemplateSyntaxError  # noqa: PLC0415 -- only when templates are given
+    from jinja2.sandbox import SandboxedEnvironment  # noqa: PLC0415
+
+    try:
+        SandboxedEnvironment().parse(source)
+    except TemplateSyntaxError as exc:
+        raise _field_error(key, f"template error at line {exc.lineno}: {exc.message}") from None
+
+
+class WebhookChannel(_Model):
+    type: Literal["webhook"]
+    url: str
+    secret: Annotated[SecretStr | None, BeforeValidator(_none_if_blank)] = None
+    headers: dict[str, str] = {}
+    timeout: Duration = timedelta(seconds=10)
+    max_attempts: int | None = Field(None, ge=1)
+    max_age: Duration | None = None
+    rate_per_second: float | None = Field(None, gt=0)
+    batch: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return _http_url(value)
+
+    @field_validator("secret")
+    @classmethod
+    def _secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        text = value.get_secret_value().removeprefix("whsec_")
+        if not re.fullmatch(r"[A-Za-z0-9+/=_-]+", text):
+            raise ValueError("must be base64, optionally prefixed whsec_")
+        try:
+            key = base64.b64decode(text + "==", validate=False)
+        except (binascii.Error, ValueError):
+            key = b""
+        if not key:
+            raise ValueError("must be base64, optionally prefixed whsec_")
+        return value
+
+
+class AppriseChannel(_Templated):
+    type: Literal["apprise"]
+    urls: list[SecretStr] = Field(min_length=1)
+    timeout: Duration = timedelta(seconds=30)
+    max_attempts: int | None = Field(None, ge=1)
+    max_age: Duration | None = None
+    rate_per_second: float | None = Field(None, gt=0)
+
+    @field_validator("urls")
+    @classmethod
+    def _urls(cls, value: list[SecretStr]) -> list[SecretStr]:
+        for url in value:
+            if "://" not in url.get_secret_value():
+                raise ValueError(
+                    "each url must be an apprise URL such as slack://... or mailto://..."
+                )
+        return value
+
+
+Channel = Annotated[WebhookChannel | AppriseChannel, Field(discriminator="type")]
+
+
+class When(_Model):
+    """A rule's matcher: keys ANDed, values of one key ORed; a scalar counts as a list of one."""
+
+    event: StrList = None
+    source: StrList = None
+    status: StrList = None
+    from_status: StrList = None
+    phase: StrList = None
+    project_id: StrList = None
+    configuration_id: StrList = None
+    extraction_agent_id: StrList = None
+    name: StrList = None
+    error_message: StrList = None
+    not_: When | None = Field(None, alias="not")
+
+    @model_validator(mode="after")
+    def _known_values(self) -> When:
+        for key, allowed in (
+            ("event", EVENT_TYPES),
+            ("source", tuple(s.value for s in SourceType)),
+            ("phase", tuple(p.value for p in Phase)),
+        ):
+            for index, value in enumerate(getattr(self, key) or ()):
+                if value not in allowed:
+                    raise _field_error(
+                        f"{key}[{index}]", f"unknown {key} {value!r}; one of {', '.join(allowed)}"
+                    )
+        for index, pattern in enumerate(self.error_message or ()):
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise _field_error(f"error_message[{index}]", f"invalid regex: {exc}") from None
+        return self
+
+
+GROUP_FIELDS = (
+    "source",
+    "status",
+    "from_status",
+    "phase",
+    "project_id",
+    "event",
+    "configuration_id",
+    "extraction_agent_id",
+    "job_id",
+)
+
+
+class Rule(_Templated):
+    name: str = Field(min_length=1)
+    when: When = When()
+    notify: list[str] = Field(min_length=1)
+    continue_: bool = Field(True, alias="continue")
+    group_by: list[str] = []
+    group_wait: Duration | None = None
+    group_interval: Duration | None = None
+    repeat_interval: Duration | None = None
+
+    @field_validator("group_by")
+    @classmethod
+    def _group_fields(cls, value: list[str]) -> list[str]:
+        for field in value:
+            if field not in GROUP_FIELDS:
+                raise ValueError(f"cannot group by {field!r}; one of {', '.join(GROUP_FIELDS)}")
+        return value
+
+
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class MuteWindow(_Model):
+    """A recurring quiet time: deliveries of these rules or channels are recorded as muted."""
+
+    name: str = Field(min_length=1)
+    rules: list[str] = []
+    channels: list[str] = []
+    days: list[str] = list(_DAYS)
+    start: str = "00:00"
+    end: str = "24:00"
+    timezone: str = "UTC"
+
+    @field_validator("days")
+    @classmethod
+    def _days(cls, value: list[str]) -> list[str]:
+        days = [d.lower()[:3] for d in value]
+        for day in days:
+            if day not in _DAYS:
+                raise ValueError(f"unknown day {day!r}; use mon, tue, ... sun")
+        return days
+
+    @field_validator("start", "end")
+    @classmethod
+    def _clock(cls, value: str) -> str:
+        hours, sep, minutes = value.partition(":")
+        ok = sep and hours.isdigit() and minutes.isdigit() and len(minutes) == 2
+        if (
+            not ok
+            or not (0 <= int(hours) <= 24 and 0 <= int(minutes) < 60)
+            or (int(hours) == 24 and int(minutes) != 0)
+        ):
+            raise ValueError("use HH:MM, 00:00 to 24:00")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # noqa: PLC0415
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}, e.g. Europe/Berlin") from None
+        return value
+
+    @model_validator(mode="after")
+    def _targets(self) -> MuteWindow:
+        if not self.rules and not self.channels:
+            raise _field_error("rules", "name at least one rule or channel to mute")
+        return self
+
+
+def _check_mutes(mutes: list[MuteWindow], rules: set[str], channels: set[str]) -> None:
+    """Every muted rule and channel exists."""
+    for index, mute in enumerate(mutes):
+        for position, rule_name in enumerate(mute.rules):
+            if rule_name not in rules:
+                raise _field_error(
+                    f"mutes[{index}].rules[{position}]", f"unknown rule {rule_name!r}"
+                )
+        for position, channel in enumerate(mute.channels):
+            if channel not in channels:
+                raise _field_error(
+                    f"mutes[{index}].channels[{position}]", f"unknown channel {channel!r}"
+                )

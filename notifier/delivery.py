@@ -21,7 +21,8 @@ from notifier.core.retry import RetryPolicy
 from notifier.core.timestamps import format_ts, parse_ts
 from notifier.logs import redact
 from notifier.ratelimit import RateLimiter
-from notifier.store import Delivery, Store
+from notifier.store import Store
+from notifier.store_outbox import Delivery
 
 log = structlog.get_logger(__name__)
 

@@ -20,7 +20,8 @@ from notifier.core.timestamps import format_ts, parse_ts
 from notifier.durations import parse_duration
 from notifier.logs import redact
 from notifier.metrics import Metrics
-from notifier.store import Delivery, Store
+from notifier.store import Store
+from notifier.store_outbox import Delivery
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _REFRESH_SECONDS = 5

@@ -7,124 +7,23 @@ leaves either the whole cycle or nothing.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import sqlite_utils
 
 from notifier.core.models import Event, Route, SnapshotRow
 from notifier.core.statuses import is_terminal
 from notifier.core.timestamps import format_ts, parse_ts
+from notifier.events_json import event_from_json, event_to_json
+from notifier.schema import MIGRATIONS
+from notifier.store_outbox import PENDING, SUPPRESSED, OutboxMixin
 
-PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
-SUPPRESSED, MUTED = "suppressed", "muted"
 _IN_CHUNK = 500
-
-MIGRATIONS: tuple[tuple[str, str], ...] = (
-    (
-        "initial schema",
-        """
-        CREATE TABLE jobs (
-            source TEXT NOT NULL,
-            job_id TEXT NOT NULL,
-            status TEXT NOT NULL,
-            project_id TEXT,
-            created_at TEXT,
-            updated_at TEXT,
-            status_since TEXT NOT NULL,
-            transitions INTEGER NOT NULL DEFAULT 0,
-            stuck_notified INTEGER NOT NULL DEFAULT 0,
-            terminal INTEGER NOT NULL,
-            PRIMARY KEY (source, job_id)
-        ) WITHOUT ROWID;
-        CREATE INDEX jobs_active ON jobs (source, project_id) WHERE terminal = 0;
-        CREATE TABLE events (
-            id TEXT PRIMARY KEY,
-            type TEXT NOT NULL,
-            source TEXT NOT NULL,
-            job_id TEXT NOT NULL,
-            project_id TEXT,
-            from_status TEXT,
-            to_status TEXT NOT NULL,
-            phase TEXT NOT NULL,
-            detected_at TEXT NOT NULL,
-            body TEXT NOT NULL
-        );
-        CREATE INDEX events_job ON events (source, job_id);
-        CREATE INDEX events_detected ON events (detected_at);
-        CREATE TABLE outbox (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            event_id TEXT NOT NULL REFERENCES events (id),
-            channel TEXT NOT NULL,
-            rule TEXT NOT NULL,
-            job_key TEXT NOT NULL,
-            state TEXT NOT NULL,
-            attempts INTEGER NOT NULL DEFAULT 0,
-            created_at TEXT NOT NULL,
-            next_attempt_at TEXT NOT NULL,
-            last_error TEXT,
-            last_status INTEGER,
-            delivered_at TEXT,
-            UNIQUE (event_id, channel)
-        );
-        CREATE INDEX outbox_due ON outbox (channel, state, next_attempt_at);
-        CREATE INDEX outbox_job ON outbox (channel, job_key, state, id);
-        CREATE TABLE source_state (
-            name TEXT NOT NULL,
-            scope TEXT NOT NULL,
-            baseline_done INTEGER NOT NULL DEFAULT 0,
-            watermark TEXT,
-            cycles INTEGER NOT NULL DEFAULT 0,
-            last_poll_at TEXT,
-            last_success_at TEXT,
-            last_error TEXT,
-            PRIMARY KEY (name, scope)
-        );
-        """,
-    ),
-    (
-        "indexes for retention",
-        """
-        CREATE INDEX jobs_finished ON jobs (status_since) WHERE terminal = 1;
-        CREATE INDEX outbox_delivered ON outbox (created_at) WHERE state = 'delivered';
-        """,
-    ),
-    (
-        "grouping, repeat suppression and mutes",
-        """
-        ALTER TABLE outbox ADD COLUMN group_key TEXT;
-        CREATE INDEX outbox_group ON outbox (channel, group_key, state) WHERE group_key IS NOT NULL;
-        CREATE TABLE channel_groups (
-            channel TEXT NOT NULL,
-            group_key TEXT NOT NULL,
-            last_sent_at TEXT NOT NULL,
-            PRIMARY KEY (channel, group_key)
-        );
-        CREATE TABLE notified (
-            rule TEXT NOT NULL,
-            source TEXT NOT NULL,
-            job_id TEXT NOT NULL,
-            status TEXT NOT NULL,
-            last_at TEXT NOT NULL,
-            PRIMARY KEY (rule, source, job_id, status)
-        ) WITHOUT ROWID;
-        CREATE TABLE mutes (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            kind TEXT NOT NULL,
-            name TEXT NOT NULL,
-            until TEXT NOT NULL,
-            reason TEXT,
-            created_at TEXT NOT NULL
-        );
-        """,
-    ),
-)
 
 
 class StoreError(Exception):
@@ -145,39 +44,7 @@ class SourceState:
     last_error: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """An outbox row joined with its event: what the worker needs to send it."""
-
-    id: int
-    event: Event
-    channel: str
-    rule: str
-    state: str
-    attempts: int
-    created_at: str
-    next_attempt_at: str
-    last_error: str | None
-    last_status: int | None
-    delivered_at: str | None
-    group_key: str | None = None
-
-
-_EVENT_FIELDS = tuple(f.name for f in fields(Event))
-
-
-def event_to_json(event: Event) -> str:
-    """The event as stored: every field, the raw job included (no deep copy, unlike asdict)."""
-    body = {name: getattr(event, name) for name in _EVENT_FIELDS}
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
-
-
-def event_from_json(text: str) -> Event:
-    """The inverse of `event_to_json`."""
-    return Event(**json.loads(text))
-
-
-class Store:
+class Store(OutboxMixin):
     """The notifier's SQLite database (WAL), migrated to the newest schema on open."""
 
     def __init__(self, path: Path | str) -> None:
@@ -520,161 +387,3 @@ class Store:
             "ORDER BY detected_at DESC, rowid DESC LIMIT ?"
         )
         return [event_from_json(row[0]) for row in self.conn.execute(sql, [*args, limit])]
-
-    # -- outbox -----------------------------------------------------------------------------
-
-    _DELIVERY_COLUMNS = (
-        "o.id, e.body, o.channel, o.rule, o.state, o.attempts, o.created_at, "
-        "o.next_attempt_at, o.last_error, o.last_status, o.delivered_at, o.group_key"
-    )
-
-    @staticmethod
-    def _delivery(row: Sequence[Any]) -> Delivery:
-        return Delivery(row[0], event_from_json(row[1]), *row[2:])
-
-    def due_deliveries(self, channel: str, now: str, limit: int) -> list[Delivery]:
-        """Pending rows due now, oldest first, at most one per job.
-
-        A row waits while an older pending row of the same job and channel exists, so each
-        receiver sees a job's transitions in the order they were detected.
-        """
-        sql = (
-            f"SELECT {self._DELIVERY_COLUMNS} FROM outbox o JOIN events e ON e.id = o.event_id "
-            "WHERE o.channel = ? AND o.state = 'pending' AND o.next_attempt_at <= ? "
-            "AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.channel = o.channel "
-            "AND p.job_key = o.job_key AND p.state = 'pending' AND p.id < o.id) "
-            "ORDER BY o.id LIMIT ?"
-        )
-        return [self._delivery(row) for row in self.conn.execute(sql, (channel, now, limit))]
-
-    def group_members(self, channel: str, group_key: str, limit: int = 1000) -> list[Delivery]:
-        """Every pending row of a group, due or not: a group flushes as one message."""
-        sql = (
-            f"SELECT {self._DELIVERY_COLUMNS} FROM outbox o JOIN events e ON e.id = o.event_id "
-            "WHERE o.channel = ? AND o.group_key = ? AND o.state = 'pending' ORDER BY o.id LIMIT ?"
-        )
-        return [self._delivery(r) for r in self.conn.execute(sql, (channel, group_key, limit))]
-
-    def group_sent(self, channel: str, group_key: str, now: str) -> None:
-        """Remember when a group's message went out, for its `group_interval`."""
-        with self.transaction() as conn:
-            conn.execute(
-                "INSERT INTO channel_groups VALUES (?, ?, ?) ON CONFLICT DO UPDATE "
-                "SET last_sent_at = excluded.last_sent_at",
-                (channel, group_key, now),
-            )
-
-    def mark_muted(self, ids: Sequence[int], reason: str) -> None:
-        """Rows a mute held back: recorded (and redeliverable), not sent, not lost."""
-        with self.transaction() as conn:
-            conn.executemany(
-                "UPDATE outbox SET state = 'muted', last_error = ? WHERE id = ?",
-                [(reason, i) for i in ids],
-            )
-
-    def add_mute(self, *, kind: str, name: str, until: str, reason: str | None, now: str) -> int:
-        with self.transaction() as conn:
-            cursor = conn.execute(
-                "INSERT INTO mutes (kind, name, until, reason, created_at) VALUES (?, ?, ?, ?, ?)",
-                (kind, name, until, reason, now),
-            )
-            return int(cursor.lastrowid or 0)
-
-    def active_mutes(self, now: str) -> list[tuple[int, str, str, str, str | None]]:
-        """(id, kind, name, until, reason) of mutes that have not expired."""
-        return [
-            (r[0], r[1], r[2], r[3], r[4])
-            for r in self.conn.execute(
-                "SELECT id, kind, name, until, reason FROM mutes WHERE until > ? ORDER BY id",
-                (now,),
-            )
-        ]
-
-    def remove_mutes(
-        self, *, mute_id: int | None = None, kind: str | None = None, name: str | None = None
-    ) -> int:
-        with self.transaction() as conn:
-            if mute_id is not None:
-                return conn.execute("DELETE FROM mutes WHERE id = ?", (mute_id,)).rowcount
-            return conn.execute(
-                "DELETE FROM mutes WHERE kind = ? AND name = ?", (kind, name)
-            ).rowcount
-
-    def next_due_at(self, channel: str) -> str | None:
-        row = self.conn.execute(
-            "SELECT min(next_attempt_at) FROM outbox WHERE channel = ? AND state = 'pending'",
-            (channel,),
-        ).fetchone()
-        return None if row is None else row[0]
-
-    def mark_delivered(self, ids: Sequence[int], now: str, status: int | None = None) -> None:
-        with self.transaction() as conn:
-            conn.executemany(
-                "UPDATE outbox SET state = 'delivered', delivered_at = ?, attempts = attempts + 1, "
-                "last_status = ?, last_error = NULL WHERE id = ?",
-                [(now, status, i) for i in ids],
-            )
-
-    def mark_failed(
-        self,
-        delivery_id: int,
-        *,
-        error: str,
-        status: int | None,
-        next_attempt_at: str | None,
-    ) -> None:
-        """Count a failed attempt: retry at `next_attempt_at`, or dead-letter when it is None."""
-        state = PENDING if next_attempt_at is not None else DEAD
-        with self.transaction() as conn:
-            conn.execute(
-                "UPDATE outbox SET state = ?, attempts = attempts + 1, last_error = ?, "
-                "last_status = ?, next_attempt_at = coalesce(?, next_attempt_at) WHERE id = ?",
-                (state, error[:2000], status, next_attempt_at, delivery_id),
-            )
-
-    def list_deliveries(
-        self, *, state: str | None = None, channel: str | None = None, limit: int = 100
-    ) -> list[Delivery]:
-        where, args = ["1 = 1"], []
-        if state == "failed":
-            where.append("o.state = 'pending' AND o.attempts > 0")
-        elif state is not None:
-            where.append("o.state = ?")
-            args.append(state)
-        if channel is not None:
-            where.append("o.channel = ?")
-            args.append(channel)
-        sql = (
-            f"SELECT {self._DELIVERY_COLUMNS} FROM outbox o JOIN events e ON e.id = o.event_id "
-            f"WHERE {' AND '.join(where)} ORDER BY o.id DESC LIMIT ?"
-        )
-        return [self._delivery(row) for row in self.conn.execute(sql, [*args, limit])]
-
-    def requeue(
-        self, *, now: str, delivery_id: int | None = None, channel: str | None = None
-    ) -> int:
-        """Dead or muted rows back to pending with a fresh attempt budget; returns how many."""
-        if delivery_id is None and channel is None:
-            raise ValueError("requeue needs a delivery id or a channel")
-        sql = (
-            "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?, "
-            "created_at = ? WHERE state IN ('dead', 'muted')"
-        )
-        args: list[Any] = [now, now]
-        if delivery_id is not None:
-            sql += " AND id = ?"
-            args.append(delivery_id)
-        if channel is not None:
-            sql += " AND channel = ?"
-            args.append(channel)
-        with self.transaction() as conn:
-            return conn.execute(sql, args).rowcount
-
-    def outbox_counts(self) -> dict[tuple[str, str], int]:
-        """(channel, state) -> rows, for metrics and the status page."""
-        return {
-            (row[0], row[1]): row[2]
-            for row in self.conn.execute(
-                "SELECT channel, state, count(*) FROM outbox GROUP BY channel, state"
-            )
-        }

@@ -1,0 +1,103 @@
+"""The database schema as numbered migrations; each is applied once, in its own transaction."""
+
+from __future__ import annotations
+
+MIGRATIONS: tuple[tuple[str, str], ...] = (
+    (
+        "initial schema",
+        """
+        CREATE TABLE jobs (
+            source TEXT NOT NULL,
+            job_id TEXT NOT NULL,
+            status TEXT NOT NULL,
+            project_id TEXT,
+            created_at TEXT,
+            updated_at TEXT,
+            status_since TEXT NOT NULL,
+            transitions INTEGER NOT NULL DEFAULT 0,
+            stuck_notified INTEGER NOT NULL DEFAULT 0,
+            terminal INTEGER NOT NULL,
+            PRIMARY KEY (source, job_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX jobs_active ON jobs (source, project_id) WHERE terminal = 0;
+        CREATE TABLE events (
+            id TEXT PRIMARY KEY,
+            type TEXT NOT NULL,
+            source TEXT NOT NULL,
+            job_id TEXT NOT NULL,
+            project_id TEXT,
+            from_status TEXT,
+            to_status TEXT NOT NULL,
+            phase TEXT NOT NULL,
+            detected_at TEXT NOT NULL,
+            body TEXT NOT NULL
+        );
+        CREATE INDEX events_job ON events (source, job_id);
+        CREATE INDEX events_detected ON events (detected_at);
+        CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            event_id TEXT NOT NULL REFERENCES events (id),
+            channel TEXT NOT NULL,
+            rule TEXT NOT NULL,
+            job_key TEXT NOT NULL,
+            state TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            next_attempt_at TEXT NOT NULL,
+            last_error TEXT,
+            last_status INTEGER,
+            delivered_at TEXT,
+            UNIQUE (event_id, channel)
+        );
+        CREATE INDEX outbox_due ON outbox (channel, state, next_attempt_at);
+        CREATE INDEX outbox_job ON outbox (channel, job_key, state, id);
+        CREATE TABLE source_state (
+            name TEXT NOT NULL,
+            scope TEXT NOT NULL,
+            baseline_done INTEGER NOT NULL DEFAULT 0,
+            watermark TEXT,
+            cycles INTEGER NOT NULL DEFAULT 0,
+            last_poll_at TEXT,
+            last_success_at TEXT,
+            last_error TEXT,
+            PRIMARY KEY (name, scope)
+        );
+        """,
+    ),
+    (
+        "indexes for retention",
+        """
+        CREATE INDEX jobs_finished ON jobs (status_since) WHERE terminal = 1;
+        CREATE INDEX outbox_delivered ON outbox (created_at) WHERE state = 'delivered';
+        """,
+    ),
+    (
+        "grouping, repeat suppression and mutes",
+        """
+        ALTER TABLE outbox ADD COLUMN group_key TEXT;
+        CREATE INDEX outbox_group ON outbox (channel, group_key, state) WHERE group_key IS NOT NULL;
+        CREATE TABLE channel_groups (
+            channel TEXT NOT NULL,
+            group_key TEXT NOT NULL,
+            last_sent_at TEXT NOT NULL,
+            PRIMARY KEY (channel, group_key)
+        );
+        CREATE TABLE notified (
+            rule TEXT NOT NULL,
+            source TEXT NOT NULL,
+            job_id TEXT NOT NULL,
+            status TEXT NOT NULL,
+            last_at TEXT NOT NULL,
+            PRIMARY KEY (rule, source, job_id, status)
+        ) WITHOUT ROWID;
+        CREATE TABLE mutes (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind TEXT NOT NULL,
+            name TEXT NOT NULL,
+            until TEXT NOT NULL,
+            reason TEXT,
+            created_at TEXT NOT NULL
+        );
+        """,
+    ),
+)

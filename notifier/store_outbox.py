@@ -1,0 +1,198 @@
+"""The delivery outbox, groups and mutes: the store's half that the outbox worker uses."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any
+
+from notifier.core.models import Event
+from notifier.events_json import event_from_json
+
+PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
+SUPPRESSED, MUTED = "suppressed", "muted"
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """An outbox row joined with its event: what the worker needs to send it."""
+
+    id: int
+    event: Event
+    channel: str
+    rule: str
+    state: str
+    attempts: int
+    created_at: str
+    next_attempt_at: str
+    last_error: str | None
+    last_status: int | None
+    delivered_at: str | None
+    group_key: str | None = None
+
+
+class OutboxMixin:
+    """Outbox queries of `Store`; needs its `conn` and `transaction`."""
+
+    conn: sqlite3.Connection
+
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        raise NotImplementedError
+
+    _DELIVERY_COLUMNS = (
+        "o.id, e.body, o.channel, o.rule, o.state, o.attempts, o.created_at, "
+        "o.next_attempt_at, o.last_error, o.last_status, o.delivered_at, o.group_key"
+    )
+
+    @staticmethod
+    def _delivery(row: Sequence[Any]) -> Delivery:
+        return Delivery(row[0], event_from_json(row[1]), *row[2:])
+
+    def due_deliveries(self, channel: str, now: str, limit: int) -> list[Delivery]:
+        """Pending rows due now, oldest first, at most one per job.
+
+        A row waits while an older pending row of the same job and channel exists, so each
+        receiver sees a job's transitions in the order they were detected.
+        """
+        sql = (
+            f"SELECT {self._DELIVERY_COLUMNS} FROM outbox o JOIN events e ON e.id = o.event_id "
+            "WHERE o.channel = ? AND o.state = 'pending' AND o.next_attempt_at <= ? "
+            "AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.channel = o.channel "
+            "AND p.job_key = o.job_key AND p.state = 'pending' AND p.id < o.id) "
+            "ORDER BY o.id LIMIT ?"
+        )
+        return [self._delivery(row) for row in self.conn.execute(sql, (channel, now, limit))]
+
+    def group_members(self, channel: str, group_key: str, limit: int = 1000) -> list[Delivery]:
+        """Every pending row of a group, due or not: a group flushes as one message."""
+        sql = (
+            f"SELECT {self._DELIVERY_COLUMNS} FROM outbox o JOIN events e ON e.id = o.event_id "
+            "WHERE o.channel = ? AND o.group_key = ? AND o.state = 'pending' ORDER BY o.id LIMIT ?"
+        )
+        return [self._delivery(r) for r in self.conn.execute(sql, (channel, group_key, limit))]
+
+    def group_sent(self, channel: str, group_key: str, now: str) -> None:
+        """Remember when a group's message went out, for its `group_interval`."""
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO channel_groups VALUES (?, ?, ?) ON CONFLICT DO UPDATE "
+                "SET last_sent_at = excluded.last_sent_at",
+                (channel, group_key, now),
+            )
+
+    def mark_muted(self, ids: Sequence[int], reason: str) -> None:
+        """Rows a mute held back: recorded (and redeliverable), not sent, not lost."""
+        with self.transaction() as conn:
+            conn.executemany(
+                "UPDATE outbox SET state = 'muted', last_error = ? WHERE id = ?",
+                [(reason, i) for i in ids],
+            )
+
+    def add_mute(self, *, kind: str, name: str, until: str, reason: str | None, now: str) -> int:
+        with self.transaction() as conn:
+            cursor = conn.execute(
+                "INSERT INTO mutes (kind, name, until, reason, created_at) VALUES (?, ?, ?, ?, ?)",
+                (kind, name, until, reason, now),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def active_mutes(self, now: str) -> list[tuple[int, str, str, str, str | None]]:
+        """(id, kind, name, until, reason) of mutes that have not expired."""
+        return [
+            (r[0], r[1], r[2], r[3], r[4])
+            for r in self.conn.execute(
+                "SELECT id, kind, name, until, reason FROM mutes WHERE until > ? ORDER BY id",
+                (now,),
+            )
+        ]
+
+    def remove_mutes(
+        self, *, mute_id: int | None = None, kind: str | None = None, name: str | None = None
+    ) -> int:
+        with self.transaction() as conn:
+            if mute_id is not None:
+                return conn.execute("DELETE FROM mutes WHERE id = ?", (mute_id,)).rowcount
+            return conn.execute(
+                "DELETE FROM mutes WHERE kind = ? AND name = ?", (kind, name)
+            ).rowcount
+
+    def next_due_at(self, channel: str) -> str | None:
+        row = self.conn.execute(
+            "SELECT min(next_attempt_at) FROM outbox WHERE channel = ? AND state = 'pending'",
+            (channel,),
+        ).fetchone()
+        return None if row is None else row[0]
+
+    def mark_delivered(self, ids: Sequence[int], now: str, status: int | None = None) -> None:
+        with self.transaction() as conn:
+            conn.executemany(
+                "UPDATE outbox SET state = 'delivered', delivered_at = ?, attempts = attempts + 1, "
+                "last_status = ?, last_error = NULL WHERE id = ?",
+                [(now, status, i) for i in ids],
+            )
+
+    def mark_failed(
+        self,
+        delivery_id: int,
+        *,
+        error: str,
+        status: int | None,
+        next_attempt_at: str | None,
+    ) -> None:
+        """Count a failed attempt: retry at `next_attempt_at`, or dead-letter when it is None."""
+        state = PENDING if next_attempt_at is not None else DEAD
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE outbox SET state = ?, attempts = attempts + 1, last_error = ?, "
+                "last_status = ?, next_attempt_at = coalesce(?, next_attempt_at) WHERE id = ?",
+                (state, error[:2000], status, next_attempt_at, delivery_id),
+            )
+
+    def list_deliveries(
+        self, *, state: str | None = None, channel: str | None = None, limit: int = 100
+    ) -> list[Delivery]:
+        where, args = ["1 = 1"], []
+        if state == "failed":
+            where.append("o.state = 'pending' AND o.attempts > 0")
+        elif state is not None:
+            where.append("o.state = ?")
+            args.append(state)
+        if channel is not None:
+            where.append("o.channel = ?")
+            args.append(channel)
+        sql = (
+            f"SELECT {self._DELIVERY_COLUMNS} FROM outbox o JOIN events e ON e.id = o.event_id "
+            f"WHERE {' AND '.join(where)} ORDER BY o.id DESC LIMIT ?"
+        )
+        return [self._delivery(row) for row in self.conn.execute(sql, [*args, limit])]
+
+    def requeue(
+        self, *, now: str, delivery_id: int | None = None, channel: str | None = None
+    ) -> int:
+        """Dead or muted rows back to pending with a fresh attempt budget; returns how many."""
+        if delivery_id is None and channel is None:
+            raise ValueError("requeue needs a delivery id or a channel")
+        sql = (
+            "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?, "
+            "created_at = ? WHERE state IN ('dead', 'muted')"
+        )
+        args: list[Any] = [now, now]
+        if delivery_id is not None:
+            sql += " AND id = ?"
+            args.append(delivery_id)
+        if channel is not None:
+            sql += " AND channel = ?"
+            args.append(channel)
+        with self.transaction() as conn:
+            return conn.execute(sql, args).rowcount
+
+    def outbox_counts(self) -> dict[tuple[str, str], int]:
+        """(channel, state) -> rows, for metrics and the status page."""
+        return {
+            (row[0], row[1]): row[2]
+            for row in self.conn.execute(
+                "SELECT channel, state, count(*) FROM outbox GROUP BY channel, state"
+            )
+        }

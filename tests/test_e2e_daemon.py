@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aiohttp import web
 
 from tests.harness import (
     API_KEY,
@@ -258,3 +260,51 @@ async def test_sigterm_during_a_delivery_burst(
         assert await daemon.terminate() == 0
     assert sorted(set(receiver.transitions())) == sorted((job, None, "PENDING") for job in jobs)
     assert "Traceback" not in daemon.log_text()
+
+
+async def test_daemon_groups_failures_into_one_apprise_message(sim: Sim, tmp_path: Path) -> None:
+    """Through the real daemon: 20 jobs failing together reach apprise as one message."""
+    posts: list[dict[str, Any]] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        posts.append(await request.json())
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/alerts", handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    config = write_config(
+        tmp_path / "config.yaml",
+        sim.url,
+        "http://127.0.0.1:9/unused",
+        channels={"alerts": {"type": "apprise", "urls": [f"json://127.0.0.1:{port}/alerts"]}},
+        rules=[
+            {
+                "name": "failures",
+                "when": {"phase": ["failed"]},
+                "notify": ["alerts"],
+                "group_by": ["source"],
+                "group_wait": "1s",
+                "repeat_interval": "1h",
+            }
+        ],
+    )
+    jobs = [await sim.create("extract_v2", "RUNNING") for _ in range(20)]
+    daemon = await DaemonProcess(config, tmp_path / "daemon.log").start()
+    try:
+        await wait_baseline(tmp_path / "notifier.db")
+        for job in jobs:
+            await sim.set_status(job, "FAILED", error_message="quota exceeded")
+        await eventually(lambda: asyncio.sleep(0, result=len(posts) >= 1), timeout=15)
+        await asyncio.sleep(1.5)  # nothing else may follow
+    finally:
+        assert await daemon.terminate() == 0
+        await runner.cleanup()
+    (post,) = posts
+    assert post["title"] == "20 LlamaCloud job events (failures)"
+    assert post["message"].count("status: RUNNING -> FAILED (failed)") == 10
+    assert "... and 10 more" in post["message"]

@@ -49,10 +49,14 @@ def _load(name: str, url: str) -> _Target:
     plugin.request_rate_per_sec = 0  # the outbox worker paces sends per channel
     kind = target_kind(url)
     title_max, body_max = LIMITS[kind]
-    if getattr(plugin, "title_maxlen", 0):
-        title_max = min(title_max, int(plugin.title_maxlen))
-    if getattr(plugin, "body_maxlen", 0):
-        body_max = min(body_max, int(plugin.body_maxlen))
+    # Slack and email keep our tighter, readable limits; any other target is cut at its own.
+    plugin_title, plugin_body = (
+        int(getattr(plugin, a, 0) or 0) for a in ("title_maxlen", "body_maxlen")
+    )
+    if plugin_title:
+        title_max = min(title_max, plugin_title)
+    if plugin_body:
+        body_max = plugin_body if kind is Kind.TEXT else min(body_max, plugin_body)
     holder = apprise.Apprise()
     holder.add(plugin)
     label = str(plugin.url(privacy=True))  # type: ignore[no-untyped-call]

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from notifier.core.statuses import ENDPOINTS, SourceType
 from notifier.durations import format_duration
-from notifier.llamacloud.sources import V1_PATHS, V2_PATHS
 from notifier.settings import AppriseChannel, Settings, When
+from notifier.urls import safe_target
 
 
 def _when(when: When) -> str:
@@ -48,24 +49,21 @@ def describe(settings: Settings) -> str:
     for source in settings.sources:
         kind = source.type.value
         name = source.name or kind
-        if kind in V2_PATHS:
+        path = ENDPOINTS[source.type]
+        if source.type in (SourceType.EXTRACT_V2, SourceType.PARSE_V2):
             projects = ", ".join(source.project_ids) or api.project_id or "(key default)"
             statuses = ", ".join(source.statuses) or "all"
             extra = f"  configuration={source.configuration_id}" if source.configuration_id else ""
-            lines.append(
-                f"  {name:<18} GET {V2_PATHS[kind]}  project={projects}  statuses={statuses}{extra}"
-            )
+            lines.append(f"  {name:<18} GET {path}  project={projects}  statuses={statuses}{extra}")
         else:
             agents = ", ".join(source.extraction_agent_ids)
-            lines.append(f"  {name:<18} GET {V1_PATHS[kind]}  extraction_agent_id={agents}")
+            lines.append(f"  {name:<18} GET {path}  extraction_agent_id={agents}")
     lines += ["", "channels:"]
     for name, channel in settings.channels.items():
         if isinstance(channel, AppriseChannel):
             targets = ", ".join(_apprise_target(u.get_secret_value()) for u in channel.urls)
             lines.append(f"  {name:<18} apprise  {targets}")
         else:
-            from notifier.channels.webhook import safe_target  # noqa: PLC0415
-
             signed = "signed" if channel.secret is not None else "unsigned"
             lines.append(f"  {name:<18} webhook  POST {safe_target(channel.url)} ({signed})")
     lines += ["", "rules (first match names the route):"]

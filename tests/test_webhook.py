@@ -10,8 +10,9 @@ from aiohttp import web
 from standardwebhooks.webhooks import Webhook
 
 from notifier.channels.base import DeliveryError
-from notifier.channels.webhook import WebhookChannel, safe_target
+from notifier.channels.webhook import WebhookChannel
 from notifier.core.models import Event
+from notifier.urls import safe_target
 from tests.harness import WEBHOOK_SECRET
 
 EVENT = Event(

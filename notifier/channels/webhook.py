@@ -9,7 +9,6 @@ import json
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -17,6 +16,7 @@ from notifier.channels.base import DeliveryError
 from notifier.core.models import Event
 from notifier.core.render import iso_ms, payload_bytes, webhook_payload
 from notifier.core.retry import is_retryable_status, parse_retry_after
+from notifier.urls import safe_target
 
 
 def secret_key(secret: str) -> bytes:
@@ -33,14 +33,6 @@ def sign(key: bytes, msg_id: str, timestamp: int, body: bytes) -> str:
     signed = f"{msg_id}.{timestamp}.".encode() + body
     digest = hmac.new(key, signed, hashlib.sha256).digest()
     return "v1," + base64.b64encode(digest).decode()
-
-
-def safe_target(url: str) -> str:
-    """The URL without credentials or query string, fit for logs and errors."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
 class WebhookChannel:

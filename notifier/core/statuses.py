@@ -38,6 +38,14 @@ STATUSES: dict[SourceType, tuple[str, ...]] = {
     SourceType.EXTRACT_RUNS_V1: ("CREATED", "PENDING", "SUCCESS", "ERROR"),
 }
 
+# The list endpoint of each source (pages 000-004 of the API reference).
+ENDPOINTS: dict[SourceType, str] = {
+    SourceType.EXTRACT_V2: "/api/v2/extract",
+    SourceType.PARSE_V2: "/api/v2/parse",
+    SourceType.EXTRACTION_V1: "/api/v1/extraction/jobs",
+    SourceType.EXTRACT_RUNS_V1: "/api/v1/extractionv2/runs",
+}
+
 PHASES: dict[str, Phase] = {
     "PENDING": Phase.QUEUED,
     "CREATED": Phase.QUEUED,

@@ -6,14 +6,12 @@ from collections.abc import AsyncIterator, Sequence
 from urllib.parse import quote
 
 from notifier.core.models import Job
+from notifier.core.statuses import ENDPOINTS, SourceType
 from notifier.llamacloud.client import LlamaCloudClient
 from notifier.llamacloud.parsing import Logger, MalformedResponse, parse_page
 
-V2_PATHS = {"extract_v2": "/api/v2/extract", "parse_v2": "/api/v2/parse"}
-V1_PATHS = {
-    "extraction_v1": "/api/v1/extraction/jobs",
-    "extract_runs_v1": "/api/v1/extractionv2/runs",
-}
+V2_PATHS = {s.value: ENDPOINTS[s] for s in (SourceType.EXTRACT_V2, SourceType.PARSE_V2)}
+V1_PATHS = {s.value: ENDPOINTS[s] for s in (SourceType.EXTRACTION_V1, SourceType.EXTRACT_RUNS_V1)}
 MAX_QUERY_BYTES = 7000  # the request line stays under 8 KB with the path and host
 _MAX_PAGES = 100_000
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -121,12 +122,20 @@ class OutboxWorker:
         wakeup = self._wakeups[name]
         while not self._stopping.is_set():
             wakeup.clear()
-            batch = self.store.due_deliveries(name, format_ts(self.clock()), self.concurrency * 4)
-            if batch:
-                await self._send_batch(name, batch)
-                continue
+            try:
+                batch = self.store.due_deliveries(
+                    name, format_ts(self.clock()), self.concurrency * 4
+                )
+                if batch:
+                    await self._send_batch(name, batch)
+                    continue
+                idle = self._idle_wait(name)
+            except sqlite3.Error as exc:
+                # A read-only or full disk: rows stay pending; try again shortly.
+                log.error("outbox_store_error", channel=name, error=str(exc))
+                idle = _IDLE_POLL
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wakeup.wait(), timeout=self._idle_wait(name))
+                await asyncio.wait_for(wakeup.wait(), timeout=idle)
 
     def _idle_wait(self, name: str) -> float:
         """Sleep until the next row of this channel is due (or a wake-up), at most a few s."""

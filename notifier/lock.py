@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 from typing import IO
 
+from notifier.store import StoreError
+
 
 class AlreadyRunning(Exception):
     """Another notifier process holds the store; running a second would double-send."""
@@ -20,8 +22,11 @@ class StoreLock:
         self._file: IO[str] | None = None
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = self.path.open("a+")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            handle = self.path.open("a+")
+        except OSError as exc:
+            raise StoreError(f"cannot create the lock file {self.path}: {exc.strerror}") from None
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -46,7 +46,7 @@ class Receiver:
     _runner: web.AppRunner | None = None
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
 
-    async def start(self) -> Receiver:
+    async def start(self, port: int = 0) -> Receiver:
         async def handle(request: web.Request) -> web.Response:
             body = await request.read()
             if self.delay:
@@ -68,10 +68,10 @@ class Receiver:
         app.router.add_post("/hook", handle)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", port)
         await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}/hook"
+        bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{bound}/hook"
         return self
 
     async def stop(self) -> None:

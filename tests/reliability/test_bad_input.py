@@ -1,0 +1,265 @@
+"""Bad input, generated: API items and whole responses, and broken configurations.
+
+A cycle never crashes: bad items are skipped with a warning naming them, good items of the
+same page still count, unreadable responses are retried and reported as API errors. Every
+broken configuration is a ConfigError (exit 2), never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from aiohttp import web
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from structlog.testing import capture_logs
+
+from notifier.configfile import load_settings
+from notifier.core.rules import Rule, When
+from notifier.llamacloud.client import ApiError, LlamaCloudClient
+from notifier.llamacloud.parsing import MalformedResponse
+from notifier.poller import Poller, PollOptions, PollTarget
+from notifier.settings import ConfigError
+from notifier.store import Store
+from tests.harness import REPO
+
+TARGET = PollTarget(name="extract_v2", source="extract_v2", scope="")
+scalars = (
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=40)
+)
+json_values = st.recursive(
+    scalars,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
+    ),
+    max_leaves=15,
+)
+timestamps = st.one_of(
+    st.just("2026-11-23T10:00:00Z"),
+    st.just("0000-00-00T99:99"),
+    st.just("9999-12-31T23:59:59.999999+14:00"),
+    st.text(max_size=30),
+    st.integers(),
+)
+bad_items = (
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "id": st.one_of(st.text(max_size=20), st.integers(), st.none(), st.just("x" * 10_000)),
+            "status": st.one_of(
+                st.sampled_from(["PENDING", "RUNNING", "FAILED", "WEIRD", ""]),
+                st.integers(),
+                st.none(),
+            ),
+            "created_at": timestamps,
+            "updated_at": timestamps,
+            "project_id": json_values,
+            "error_message": st.one_of(st.text(max_size=200), st.just("é" * 50_000), json_values),
+        },
+    )
+    | json_values
+)
+good_items = st.builds(
+    lambda n, status: {
+        "id": f"ext-good-{n}",
+        "status": status,
+        "created_at": "2026-11-23T10:00:00Z",
+    },
+    st.integers(min_value=0, max_value=10_000),
+    st.sampled_from(["PENDING", "RUNNING", "COMPLETED", "MYSTERY"]),
+)
+
+
+async def _poll_once(tmp: Path, body: bytes) -> tuple[Any, list[dict[str, Any]], Store]:
+    async def handle(_: web.Request) -> web.Response:
+        return web.Response(body=body, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+    store = Store(tmp / f"n{random.random()}.db")
+    outcome: Any
+
+    async def no_wait(_: float) -> None:
+        return None
+
+    try:
+        async with LlamaCloudClient(url, "k", max_retries=1, sleep=no_wait) as client:
+            poller = Poller(
+                client,
+                store,
+                [Rule("all", When(), ("hook",))],
+                PollOptions(initial_sync="notify"),
+                clock=lambda: datetime.now(UTC),
+            )
+            with capture_logs() as logs:
+                try:
+                    outcome = await poller.poll(TARGET)
+                except (ApiError, MalformedResponse) as exc:
+                    outcome = exc
+    finally:
+        await runner.cleanup()
+    return outcome, logs, store
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(good_items, max_size=5, unique_by=lambda i: i["id"]),
+    st.lists(bad_items, max_size=6),
+    st.randoms(),
+)
+def test_bad_items_never_spoil_the_page(
+    tmp_path: Path, good: list[dict[str, Any]], bad: list[Any], rnd: random.Random
+) -> None:
+    """Good items count, bad ones are skipped by name, the cycle completes."""
+    items = good + [
+        b for b in bad if not (isinstance(b, dict) and str(b.get("id", "")).startswith("ext-good-"))
+    ]
+    rnd.shuffle(items)
+    body = json.dumps({"items": items, "next_page_token": None}).encode()
+    outcome, logs, store = asyncio.run(_poll_once(tmp_path, body))
+    assert not isinstance(outcome, Exception), outcome
+    recorded = store.load_rows("extract_v2", [g["id"] for g in good])
+    assert set(recorded) == {g["id"] for g in good}
+    skipped = [entry for entry in logs if entry["event"] == "skipped_item"]
+    assert all(entry["source"] == "extract_v2" for entry in skipped)
+    valid_ids = {g["id"] for g in good} | {
+        b["id"]
+        for b in items
+        if isinstance(b, dict)
+        and isinstance(b.get("id"), str)
+        and b["id"].strip()
+        and isinstance(b.get("status"), str)
+        and b["status"]
+    }
+    assert outcome.observed == len(valid_ids)
+    store.close()
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.one_of(
+        st.binary(max_size=200),
+        json_values.map(lambda v: json.dumps(v).encode()),
+        st.dictionaries(
+            st.sampled_from(["items", "next_page_token", "total_size"]), json_values
+        ).map(lambda v: json.dumps(v).encode()),
+        st.just(b'\xff\xfe{"items": []}'),
+        st.just(b'{"items": [{"id": "a", "status": "PENDING"}], "next_page_token": "'),
+    )
+)
+def test_whole_responses_never_crash_a_cycle(tmp_path: Path, body: bytes) -> None:
+    """Any body: the cycle completes or fails with an API error, never anything else."""
+    outcome, _, store = asyncio.run(_poll_once(tmp_path, body))
+    assert outcome is not None
+    assert not isinstance(outcome, Exception) or isinstance(outcome, ApiError | MalformedResponse)
+    store.close()
+
+
+config_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-5, 10**6)
+    | st.text(max_size=20)
+    | st.sampled_from(
+        [
+            "30s",
+            "-1s",
+            "0s",
+            "3d",
+            "${MISSING}",
+            "${X:-5m}",
+            "extract_v2",
+            "slak",
+            "webhook",
+            "apprise",
+        ]
+    ),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "llamacloud",
+                    "api_key",
+                    "sources",
+                    "type",
+                    "channels",
+                    "rules",
+                    "notify",
+                    "when",
+                    "polling",
+                    "interval",
+                    "url",
+                    "urls",
+                    "secret",
+                    "name",
+                    "status",
+                    "x",
+                ]
+            ),
+            inner,
+            max_size=4,
+        )
+    ),
+    max_leaves=12,
+)
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(config_values)
+def test_broken_configs_are_config_errors(tmp_path: Path, data: Any) -> None:
+    """Whatever the YAML holds, loading it succeeds or raises ConfigError with path lines."""
+    path = tmp_path / "fuzz.yaml"
+    path.write_text(yaml.safe_dump(data))
+    try:
+        load_settings(path, {"X": "1m"})
+    except ConfigError as exc:
+        assert all(": " in line for line in str(exc).splitlines())
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "llamacloud: [\n",
+        "llamacloud: {api_key: k}\nsources: [{type: extract_v2, statuses: [DONE]}]\n",
+        "llamacloud: {api_key: k}\nsources: 7\n",
+        "\x00\x01binary",
+        "llamacloud: {api_key: k, timeout: 5 minutes}\nsources: [{type: parse_v2}]\n",
+    ],
+)
+def test_broken_configs_exit_2_without_traceback(tmp_path: Path, text: str) -> None:
+    """The CLI turns each into exit status 2 and a readable message."""
+    path = tmp_path / "broken.yaml"
+    path.write_text(text)
+    result = subprocess.run(
+        [sys.executable, "-m", "notifier", "check", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and result.stderr.startswith(
+        "notifier: invalid configuration"
+    )

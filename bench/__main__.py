@@ -12,7 +12,7 @@ from pathlib import Path
 
 import structlog
 
-from bench import ingest, memory, poll_cost
+from bench import ingest, latency, memory, poll_cost, soak, startup, throughput
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 
@@ -36,21 +36,20 @@ def main() -> int:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     started = time.perf_counter()
     sections = []
-    print(
-        "poll cost (this takes a few minutes: the naive poller at 100k is slow by design)...",
-        flush=True,
-    )
-    cost = poll_cost.report(poll_cost.run())
-    print(cost, flush=True)
-    sections.append(("Poll cost per steady-state cycle", poll_cost.__doc__ or "", cost))
-    print("ingest...", flush=True)
-    rates = ingest.report(ingest.run())
-    print(rates, flush=True)
-    sections.append(("Ingest", ingest.__doc__ or "", rates))
-    print("memory...", flush=True)
-    peak = memory.report(memory.run())
-    print(peak, flush=True)
-    sections.append(("Memory", memory.__doc__ or "", peak))
+    steps = [
+        ("Poll cost per steady-state cycle", poll_cost, lambda: poll_cost.report(poll_cost.run())),
+        ("Ingest", ingest, lambda: ingest.report(ingest.run())),
+        ("Memory", memory, lambda: memory.report(memory.run())),
+        ("Start-up", startup, lambda: startup.report(startup.run())),
+        ("Delivery throughput", throughput, lambda: throughput.report(throughput.run())),
+        ("Detection latency", latency, lambda: latency.report(latency.run())),
+        ("Soak (2 minutes here; `make soak` runs 10)", soak, lambda: soak.report(soak.run(2.0))),
+    ]
+    for title, module, measure in steps:
+        print(f"{title}...", flush=True)
+        table = measure()
+        print(table, flush=True)
+        sections.append((title, module.__doc__ or "", table))
     elapsed = time.perf_counter() - started
     body = [
         "# Benchmarks",

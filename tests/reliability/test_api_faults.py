@@ -70,6 +70,10 @@ async def test_fault_storm(sim: Sim, receiver: Receiver, tmp_path: Path) -> None
         assert all(prev[2] == nxt[1] for prev, nxt in itertools.pairwise(chain)), chain
         assert [t[2] for t in chain] == sorted((t[2] for t in chain), key=order.index), chain
     statuses = [entry["status"] for entry in log]
+    print(
+        f"requests={len(statuses)} http500={statuses.count(500)} http429={statuses.count(429)} "
+        f"no_answer={statuses.count(None)} transitions={len(got)} duplicates=0 lost=0"
+    )
     assert statuses.count(429) >= 3 and statuses.count(500) >= 5 and None in statuses
     text = daemon.log_text()
     assert "Traceback" not in text

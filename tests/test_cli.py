@@ -224,40 +224,32 @@ def test_once_then_history_commands(tmp_path: Path) -> None:
 async def test_test_channel_prints_the_answer(receiver: Any, tmp_path: Path) -> None:
     """`test-channel` sends a signed sample event and prints what the target said."""
     config = write_config(tmp_path / "config.yaml", "http://127.0.0.1:9", receiver.url)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "notifier",
-        "test-channel",
-        "hook",
-        "--config",
-        str(config),
-        cwd=REPO,
-        env=daemon_env(),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await proc.communicate()
-    assert proc.returncode == 0, err.decode()
-    assert out.decode().strip().startswith("channel 'hook': HTTP 204 from http://127.0.0.1:")
+
+    async def test_channel() -> tuple[int, str, str]:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "notifier",
+            "test-channel",
+            "hook",
+            "--config",
+            str(config),
+            cwd=REPO,
+            env=daemon_env(),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await proc.communicate()
+        return proc.returncode or 0, out.decode(), err.decode()
+
+    code, out, err = await test_channel()
+    assert code == 0, err
+    assert out.strip().startswith("channel 'hook': HTTP 204 from http://127.0.0.1:")
     ((_, from_status, to_status),) = receiver.transitions()
     assert (from_status, to_status) == ("RUNNING", "FAILED") and receiver.bad == []
     receiver.fail_next = 1
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "notifier",
-        "test-channel",
-        "hook",
-        "--config",
-        str(config),
-        cwd=REPO,
-        env=daemon_env(),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    _, err = await proc.communicate()
-    assert proc.returncode == 1 and "answered HTTP 500" in err.decode()
+    code, _, err = await test_channel()
+    assert code == 1 and "answered HTTP 500" in err
 
 
 def test_mute_list_unmute(tmp_path: Path) -> None:

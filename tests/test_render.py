@@ -2,8 +2,9 @@
 
 import json
 
+from notifier.core.messages import Kind, render_message
 from notifier.core.models import Event
-from notifier.core.render import payload_bytes, text_message, webhook_payload
+from notifier.core.render import payload_bytes, webhook_payload
 
 
 def event() -> Event:
@@ -55,9 +56,9 @@ def test_bytes_are_stable() -> None:
     assert json.loads(payload_bytes(event(), "r"))["data"]["rule"] == "r"
 
 
-def test_text_message_names_the_essentials() -> None:
+def test_default_text_message_names_the_essentials() -> None:
     """Default messages name source, job, project, from -> to and the error."""
-    title, body = text_message(event())
-    assert title == "extract_v2 job ext-1: RUNNING -> FAILED"
+    message = render_message(Kind.TEXT, [event()], "failures")
+    assert message.title == "extract_v2 job ext-1: RUNNING -> FAILED"
     for part in ("extract_v2", "ext-1", "prj-1", "RUNNING -> FAILED", "boom"):
-        assert part in body
+        assert part in message.body

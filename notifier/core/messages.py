@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from notifier.core.models import Event
-from notifier.core.render import iso_ms
+from notifier.core.render import event_record
 
 TRUNCATED = "… [truncated]"
 SHOWN_IN_GROUP = 10
@@ -88,26 +88,13 @@ class Overrides:
 
 
 def _event_context(event: Event) -> dict[str, Any]:
-    return {
-        "type": event.type,
-        "id": event.id,
-        "source": event.source,
-        "job_id": event.job_id,
-        "project_id": event.project_id,
-        "from_status": event.from_status,
-        "to_status": event.to_status,
-        "phase": event.phase,
-        "llamacloud_event": event.llamacloud_event,
-        # Bounded here so a huge API string cannot crowd out the rest (or cut HTML mid-tag).
-        "error_message": None
-        if event.error_message is None
-        else truncate(event.error_message, 1000),
-        "name": None if event.name is None else truncate(event.name, 200),
-        "job_created_at": iso_ms(event.job_created_at),
-        "job_updated_at": iso_ms(event.job_updated_at),
-        "detected_at": iso_ms(event.detected_at),
-        "job": dict(event.job),
-    }
+    """What a template sees of one event: the payload's `data`, plus `type` and `id`."""
+    data = event_record(event)["data"]
+    # Bounded here so a huge API string cannot crowd out the rest (or cut HTML mid-tag).
+    if event.error_message is not None:
+        data["error_message"] = truncate(event.error_message, 1000)
+    data["name"] = None if event.name is None else truncate(event.name, 200)
+    return {**data, "type": event.type, "id": event.id}
 
 
 def _summary(events: Sequence[Event]) -> str:

@@ -53,22 +53,3 @@ def payload_bytes(event: Event, rule: str) -> bytes:
     return json.dumps(
         webhook_payload(event, rule), ensure_ascii=False, separators=(",", ":")
     ).encode("utf-8")
-
-
-def text_message(event: Event) -> tuple[str, str]:
-    """A plain-text title and body naming source, job, project, from -> to and the error."""
-    change = f"{event.from_status or 'new'} -> {event.to_status}"
-    if event.type == "job.stuck":
-        title = f"{event.source} job {event.job_id} stuck in {event.to_status}"
-    else:
-        title = f"{event.source} job {event.job_id}: {change}"
-    lines = [
-        f"Source: {event.source}",
-        f"Job: {event.job_id}" + (f" ({event.name})" if event.name else ""),
-        f"Project: {event.project_id or '-'}",
-        f"Status: {change} ({event.phase})",
-    ]
-    if event.error_message:
-        lines.append(f"Error: {event.error_message}")
-    lines.append(f"Detected: {iso_ms(event.detected_at)}")
-    return title, "\n".join(lines)

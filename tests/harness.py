@@ -22,6 +22,16 @@ WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 REPO = Path(__file__).resolve().parent.parent
 
 
+async def serve(app: web.Application, port: int = 0) -> tuple[web.AppRunner, str]:
+    """Run `app` on 127.0.0.1 (any free port by default); returns its runner and base URL."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    await site.start()
+    bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return runner, f"http://127.0.0.1:{bound}"
+
+
 @dataclass
 class Received:
     """One verified request: its webhook-id and decoded payload."""
@@ -66,12 +76,8 @@ class Receiver:
 
         app = web.Application()
         app.router.add_post("/hook", handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", port)
-        await site.start()
-        bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{bound}/hook"
+        self._runner, base = await serve(app, port)
+        self.url = f"{base}/hook"
         return self
 
     async def stop(self) -> None:

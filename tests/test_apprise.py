@@ -29,6 +29,7 @@ from notifier.core.mutes import muted_by
 from notifier.core.retry import RetryPolicy
 from notifier.delivery import OutboxWorker
 from notifier.store import Store
+from tests.harness import serve
 
 SLACK_URL = "slack://T000AAAA/B000BBBB/XXXXXXXXXXXXXXXXXXXXXXXX"
 
@@ -76,12 +77,8 @@ async def slack(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[SlackStandIn]:
     stand_in = SlackStandIn()
     app = web.Application()
     app.router.add_post("/{tail:.*}", stand_in.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    monkeypatch.setattr(NotifySlack, "webhook_url", f"http://127.0.0.1:{port}/services")
+    runner, base = await serve(app)
+    monkeypatch.setattr(NotifySlack, "webhook_url", f"{base}/services")
     yield stand_in
     await runner.cleanup()
 

@@ -21,6 +21,7 @@ from notifier.llamacloud.sources import (
     list_v2,
 )
 from notifier.ratelimit import RateLimiter
+from tests.harness import serve
 
 KEY = "llx-client-test-key-777"
 Answer = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -84,11 +85,7 @@ async def api() -> AsyncIterator[Api]:
     state = Api()
     app = web.Application()
     app.router.add_route("GET", "/{tail:.*}", state.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    state.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+    runner, state.url = await serve(app)
     yield state
     await runner.cleanup()
 

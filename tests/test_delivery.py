@@ -16,6 +16,7 @@ from notifier.core.models import Event, Route
 from notifier.core.retry import RetryPolicy
 from notifier.delivery import OutboxWorker
 from notifier.store import Store
+from tests.harness import serve as serve_app
 
 FAST = RetryPolicy(
     max_attempts=5,
@@ -72,12 +73,9 @@ async def serve() -> AsyncIterator[object]:
     async def start(endpoint: Endpoint) -> Endpoint:
         app = web.Application()
         app.router.add_post("/", endpoint.handle)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
+        runner, base = await serve_app(app)
         runners.append(runner)
-        endpoint.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/"  # type: ignore[union-attr]
+        endpoint.url = f"{base}/"
         return endpoint
 
     yield start

@@ -19,6 +19,7 @@ from tests.harness import (
     baseline_done,
     drive,
     eventually,
+    serve,
     wait_baseline,
     write_config,
 )
@@ -272,16 +273,14 @@ async def test_daemon_groups_failures_into_one_apprise_message(sim: Sim, tmp_pat
 
     app = web.Application()
     app.router.add_post("/alerts", handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    runner, base = await serve(app)
     config = write_config(
         tmp_path / "config.yaml",
         sim.url,
         "http://127.0.0.1:9/unused",
-        channels={"alerts": {"type": "apprise", "urls": [f"json://127.0.0.1:{port}/alerts"]}},
+        channels={
+            "alerts": {"type": "apprise", "urls": [f"json://{base.removeprefix('http://')}/alerts"]}
+        },
         rules=[
             {
                 "name": "failures",

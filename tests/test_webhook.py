@@ -13,7 +13,7 @@ from notifier.channels.base import DeliveryError
 from notifier.channels.webhook import WebhookChannel
 from notifier.core.models import Event
 from notifier.urls import safe_target
-from tests.harness import WEBHOOK_SECRET
+from tests.harness import WEBHOOK_SECRET, serve
 
 EVENT = Event(
     id="evt_0123456789abcdef01234567",
@@ -53,11 +53,8 @@ async def target() -> AsyncIterator[Target]:
 
     app = web.Application()
     app.router.add_post("/in", handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    state.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/in"  # type: ignore[union-attr]
+    runner, base = await serve(app)
+    state.url = f"{base}/in"
     yield state
     await runner.cleanup()
 

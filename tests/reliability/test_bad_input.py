@@ -30,7 +30,7 @@ from notifier.llamacloud.parsing import MalformedResponse
 from notifier.poller import Poller, PollOptions, PollTarget
 from notifier.settings import ConfigError
 from notifier.store import Store
-from tests.harness import REPO
+from tests.harness import REPO, serve
 
 TARGET = PollTarget(name="extract_v2", source="extract_v2", scope="")
 scalars = (
@@ -85,11 +85,7 @@ async def _poll_once(tmp: Path, body: bytes) -> tuple[Any, list[dict[str, Any]],
 
     app = web.Application()
     app.router.add_get("/{tail:.*}", handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+    runner, url = await serve(app)
     store = Store(tmp / f"n{random.random()}.db")
     outcome: Any
 

@@ -166,18 +166,37 @@ class Poller:
             since = now - self.options.lookback
         else:
             since = known - self.options.overlap
+        seen = await self._discover(
+            target, since, watermark, cheap=known is not None and not reconcile
+        )
+        await self._refresh(target, seen)
+        return seen
+
+    async def _discover(
+        self, target: PollTarget, since: datetime, watermark: str | None, *, cheap: bool
+    ) -> dict[str, Job]:
+        """Jobs created since `since`, newest first, stopping early on the cheap path."""
         seen: dict[str, Job] = {}
         for status in target.statuses or (None,):
             async for page in self._list(target, status=status, low=format_ts(since)):
                 for job in page:
                     seen[job.job_id] = job
+                if cheap and self._known_and_old(target.source, page, watermark):
+                    # Newest first: past the watermark, a page of nothing but known jobs means
+                    # the rest of the overlap is known too. Late arrivals older than this are
+                    # what the reconcile pass is for.
+                    break
+        return seen
+
+    async def _refresh(self, target: PollTarget, seen: dict[str, Job]) -> None:
+        """Re-read the known running jobs discovery did not return, into `seen`."""
         active = [
             job_id
             for job_id in self.store.active_job_ids(target.source, target.project_id)
             if job_id not in seen
         ]
         if not active:
-            return seen
+            return
         summary = self.store.active_summary(target.source, target.project_id)
         listable = set(STATUSES[SourceType(target.source)])
         plan = choose_refresh(
@@ -208,7 +227,17 @@ class Poller:
             log=log,
         ):
             seen.setdefault(job.job_id, job)
-        return seen
+
+    def _known_and_old(self, source: str, page: list[Job], watermark: str | None) -> bool:
+        """Every job of the page is in the snapshot and the page reaches below the watermark."""
+        if not page or watermark is None:
+            return False
+        oldest = min((job.created_at or "" for job in page), default="")
+        if oldest >= watermark:
+            return False
+        return len(self.store.load_rows(source, (job.job_id for job in page))) == len(
+            {job.job_id for job in page}
+        )
 
     def _list(
         self,

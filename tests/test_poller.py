@@ -145,6 +145,20 @@ class TestCheapSteadyState:
             (["CANCELLED"], ["cfg-7"], ["prj-a"]),
         ]
 
+    async def test_discovery_stops_at_known_pages(self, rig: Rig) -> None:
+        """A busy overlap window costs one page past the watermark, not the whole window."""
+        for i in range(350):  # 350 jobs created within the 5-minute overlap
+            rig.create(SourceType.EXTRACT_V2, "COMPLETED", minutes_ago=i / 100)
+        poller = rig.poller()
+        await poller.poll(EXTRACT)
+        rig.requests()
+        rig.clock.now += timedelta(seconds=30)
+        new = [rig.create(SourceType.EXTRACT_V2, "PENDING") for _ in range(20)]
+        result = await poller.poll(EXTRACT)
+        pages = rig.requests()
+        assert len(pages) == 2  # page 1: the new jobs and known ones; page 2: all known, stop
+        assert {e.job_id for e in result.events} == set(new)
+
 
 class TestReconcile:
     async def test_reconcile_finds_rerun_and_backdated_jobs(self, rig: Rig) -> None:

@@ -1,7 +1,8 @@
-"""Peak RSS of one cycle with 1,000,000 jobs in the snapshot, 10,000 of them still running.
+"""Peak RSS of one cycle with 1,000,000 jobs in the snapshot, 10,000 of them still running,
+and of a reconcile pass over a lookback window of 100,000 of those jobs.
 
-The snapshot is written by one child process, the cycle runs in another, so the peak is the
-cycle's own (`ru_maxrss` of a fresh process); the simulator runs in a third.
+The snapshot is written by one child process, each cycle runs in another, so each peak is the
+cycle's own (VmHWM of a fresh process); the simulator runs in a third.
 """
 
 from __future__ import annotations
@@ -17,17 +18,24 @@ from pathlib import Path
 
 SNAPSHOT = 1_000_000
 ACTIVE = 10_000
+WINDOW = 100_000  # jobs the simulator holds, all inside the lookback window
 
 
-def populate(path: Path, active_ids: list[str]) -> None:
-    """990,000 finished and 10,000 running rows, streamed in batches (little memory)."""
+def populate(path: Path, active_ids: list[str], finished_ids: list[str]) -> None:
+    """990,000 finished and 10,000 running rows, streamed in batches (little memory); the
+    simulator's own finished jobs are among the finished rows, the rest are older ones."""
     from notifier.core.timestamps import format_ts
     from notifier.store import Store
 
     store = Store(path)
     now = datetime.now(UTC)
     stamp = format_ts(now - timedelta(hours=2))
-    finished = SNAPSHOT - len(active_ids)
+    with store.transaction() as conn:
+        conn.executemany(
+            "INSERT INTO jobs VALUES ('extract_v2', ?, 'COMPLETED', NULL, ?, ?, ?, 1, 0, 1)",
+            ((job_id, stamp, stamp, stamp) for job_id in finished_ids),
+        )
+    finished = SNAPSHOT - len(active_ids) - len(finished_ids)
     for start in range(0, finished, 50_000):
         with store.transaction() as conn:
             conn.executemany(
@@ -50,8 +58,8 @@ def populate(path: Path, active_ids: list[str]) -> None:
     store.close()
 
 
-def cycle(path: Path, url: str, key: str) -> dict[str, float]:
-    """One steady cycle; returns its figures including the process's peak RSS."""
+def cycle(path: Path, url: str, key: str, reconcile: bool) -> dict[str, float]:
+    """One steady cycle, or a reconcile pass; its figures including the process's peak RSS."""
     import resource
 
     from notifier.core.rules import Rule, When
@@ -66,7 +74,8 @@ def cycle(path: Path, url: str, key: str) -> dict[str, float]:
                 client,
                 store,
                 [Rule("all", When(), ("hook",))],
-                PollOptions(reconcile_every=1_000_000),
+                # The stored state has run one cycle: every 1 means reconcile now.
+                PollOptions(reconcile_every=1 if reconcile else 1_000_000),
                 clock=lambda: datetime.now(UTC),
             )
             started = time.perf_counter()
@@ -91,55 +100,66 @@ def cycle(path: Path, url: str, key: str) -> dict[str, float]:
     return figures
 
 
-def run() -> dict[str, float]:
+def run() -> dict[str, dict[str, float]]:
     from bench.simproc import KEY, SimProcess
 
     sim = SimProcess()
     try:
         sim.bulk(ACTIVE, status="RUNNING")
+        sim.bulk(WINDOW - ACTIVE, status="COMPLETED")
         active = sim.job_ids("RUNNING")
+        finished = sim.job_ids("COMPLETED")
         for job_id in active[:100]:
             sim.set_status(job_id, "COMPLETED")
         with tempfile.TemporaryDirectory() as folder:
             db = Path(folder) / "memory.db"
             ids_file = Path(folder) / "ids.json"
-            ids_file.write_text(json.dumps(active))
+            ids_file.write_text(json.dumps([active, finished]))
             subprocess.run(
                 [sys.executable, "-m", "bench.memory", "populate", str(db), str(ids_file)],
                 check=True,
             )
             size_mb = db.stat().st_size / 2**20
-            out = subprocess.run(
-                [sys.executable, "-m", "bench.memory", "cycle", str(db), sim.url, KEY],
-                check=True,
-                capture_output=True,
-                text=True,
-            ).stdout
-            figures: dict[str, float] = json.loads(out.strip().splitlines()[-1])
-            figures["db_mb"] = size_mb
-            return figures
+            results: dict[str, dict[str, float]] = {}
+            for kind in ("steady", "reconcile"):
+                out = subprocess.run(
+                    [sys.executable, "-m", "bench.memory", kind, str(db), sim.url, KEY],
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                ).stdout
+                results[kind] = json.loads(out.strip().splitlines()[-1])
+                results[kind]["db_mb"] = size_mb
+            return results
     finally:
         sim.close()
 
 
-def report(figures: dict[str, float]) -> str:
-    return (
-        "| snapshot rows | running | requests | events | cycle s | database MB | peak RSS MB |\n"
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
-        f"| {SNAPSHOT:,} | {ACTIVE:,} | {figures['requests']:.0f} | {figures['events']:.0f} "
-        f"| {figures['seconds']:.2f} | {figures['db_mb']:.0f} | {figures['peak_rss_mb']:.0f} |"
-    )
+def report(results: dict[str, dict[str, float]]) -> str:
+    lines = [
+        "| cycle | snapshot rows | running | listed | requests | events | cycle s | database MB "
+        "| peak RSS MB |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for kind, f in results.items():
+        lines.append(
+            f"| {kind} | {SNAPSHOT:,} | {ACTIVE:,} | {f['observed']:,.0f} | {f['requests']:.0f} "
+            f"| {f['events']:.0f} | {f['seconds']:.2f} | {f['db_mb']:.0f} "
+            f"| {f['peak_rss_mb']:.0f} |"
+        )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["populate"]:
-        populate(Path(sys.argv[2]), json.loads(Path(sys.argv[3]).read_text()))
-    elif sys.argv[1:2] == ["cycle"]:
+        populate(Path(sys.argv[2]), *json.loads(Path(sys.argv[3]).read_text()))
+    elif sys.argv[1:2] in (["steady"], ["reconcile"]):
         import logging
 
         import structlog
 
         structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-        print(json.dumps(cycle(Path(sys.argv[2]), sys.argv[3], sys.argv[4])))
+        reconcile = sys.argv[1] == "reconcile"
+        print(json.dumps(cycle(Path(sys.argv[2]), sys.argv[3], sys.argv[4], reconcile)))
     else:
         print(report(run()))

@@ -16,7 +16,7 @@ from notifier.core.rules import Rule, route
 from notifier.core.statuses import STATUSES, SourceType
 from notifier.core.timestamps import format_ts, parse_ts
 from notifier.llamacloud.client import LlamaCloudClient
-from notifier.llamacloud.sources import fetch_v2_by_ids, list_v1, list_v2
+from notifier.llamacloud.sources import iter_v2_by_ids, list_v1, list_v2
 from notifier.store import Store
 
 log = structlog.get_logger(__name__)
@@ -91,52 +91,26 @@ class Poller:
         started = self.clock()
         requests_before = self.client.requests_sent
         state = self.store.source_state(target.name, target.scope)
-        cycle_log = log.bind(source=target.name, scope=target.scope or None)
+        cycle = _Cycle(
+            self,
+            target,
+            notify_new=state.baseline_done or self.options.initial_sync == "notify",
+            ceiling=format_ts(started),
+        )
         try:
             if target.source in V2_SOURCES:
                 reconcile = state.cycles > 0 and state.cycles % self.options.reconcile_every == 0
-                jobs = await self._fetch_v2(target, state.watermark, started, reconcile=reconcile)
+                await self._fetch_v2(cycle, state.watermark, started, reconcile=reconcile)
             else:
-                jobs = await self._fetch_v1(target)
+                cycle.add(await self._fetch_v1(target))
         except Exception as exc:
             self.store.record_poll_failure(
                 name=target.name, scope=target.scope, now=format_ts(self.clock()), error=str(exc)
             )
             raise
-        now = format_ts(self.clock())
-        notify_new = state.baseline_done or self.options.initial_sync == "notify"
-        previous = self.store.load_rows(target.source, jobs.keys())
-        rows: list[SnapshotRow] = []
-        routed: list[tuple[Event, Sequence[Route]]] = []
-        for job in jobs.values():
-            row, event = diff_job(
-                previous.get(job.job_id),
-                job,
-                now=now,
-                notify_new=notify_new,
-                stuck_after=target.stuck_after,
-            )
-            if row is not None:
-                rows.append(row)
-            if event is not None:
-                routed.append((event, route(event, self.rules)))
-        queued = self.store.commit_cycle(
-            name=target.name,
-            scope=target.scope,
-            now=now,
-            rows=rows,
-            events=routed,
-            watermark=_watermark(jobs.values(), started),
-            baseline_done=True,
-        )
-        result = CycleResult(
-            target=target.key,
-            observed=len(jobs),
-            written=len(rows),
-            events=[event for event, _ in routed],
-            queued=queued,
-            requests=self.client.requests_sent - requests_before,
-        )
+        result = cycle.finish()
+        result.requests = self.client.requests_sent - requests_before
+        cycle_log = log.bind(source=target.name, scope=target.scope or None)
         for event in result.events:
             cycle_log.info(
                 "transition",
@@ -146,15 +120,15 @@ class Poller:
                 to_status=event.to_status,
                 event_id=event.id,
             )
-        if not state.baseline_done and not notify_new:
-            cycle_log.info("baseline_recorded", jobs=len(jobs))
-        if queued and self.on_queued is not None:
+        if not cycle.notify_new:
+            cycle_log.info("baseline_recorded", jobs=result.observed)
+        if result.queued and self.on_queued is not None:
             self.on_queued()
         return result
 
     async def _fetch_v2(
-        self, target: PollTarget, watermark: str | None, now: datetime, *, reconcile: bool
-    ) -> dict[str, Job]:
+        self, cycle: _Cycle, watermark: str | None, now: datetime, *, reconcile: bool
+    ) -> None:
         """Discovery since the watermark (minus overlap), then a refresh of the active jobs.
 
         A reconcile pass (and the first cycle) lists the whole lookback window instead: it
@@ -166,41 +140,33 @@ class Poller:
             since = now - self.options.lookback
         else:
             since = known - self.options.overlap
-        seen = await self._discover(
-            target, since, watermark, cheap=known is not None and not reconcile
-        )
-        await self._refresh(target, seen)
-        return seen
+        await self._discover(cycle, since, watermark, cheap=known is not None and not reconcile)
+        await self._refresh(cycle)
 
     async def _discover(
-        self, target: PollTarget, since: datetime, watermark: str | None, *, cheap: bool
-    ) -> dict[str, Job]:
+        self, cycle: _Cycle, since: datetime, watermark: str | None, *, cheap: bool
+    ) -> None:
         """Jobs created since `since`, newest first, stopping early on the cheap path."""
-        seen: dict[str, Job] = {}
+        target = cycle.target
         for status in target.statuses or (None,):
             async for page in self._list(target, status=status, low=format_ts(since)):
-                for job in page:
-                    seen[job.job_id] = job
-                if cheap and self._known_and_old(target.source, page, watermark):
+                stop = cheap and self._known_and_old(target.source, page, watermark)
+                cycle.add(page)
+                if stop:
                     # Newest first: past the watermark, a page of nothing but known jobs means
                     # the rest of the overlap is known too. Late arrivals older than this are
                     # what the reconcile pass is for.
                     break
-        return seen
 
-    async def _refresh(self, target: PollTarget, seen: dict[str, Job]) -> None:
-        """Re-read the known running jobs discovery did not return, into `seen`."""
-        active = [
-            job_id
-            for job_id in self.store.active_job_ids(target.source, target.project_id)
-            if job_id not in seen
-        ]
-        if not active:
+    async def _refresh(self, cycle: _Cycle) -> None:
+        """Re-read the known running jobs that discovery did not return."""
+        target = cycle.target
+        if not cycle.unseen_active:
             return
         summary = self.store.active_summary(target.source, target.project_id)
         listable = set(STATUSES[SourceType(target.source)])
         plan = choose_refresh(
-            len(active),
+            len(cycle.unseen_active),
             {status: count for status, count, _, _ in summary if status in listable},
             batch=self.options.job_ids_batch,
             page_size=self.options.page_size,
@@ -208,25 +174,21 @@ class Poller:
         if plan is RefreshPlan.BY_STATUS:
             low = min((low for _, _, low, _ in summary if low), default=None)
             high = max((high for _, _, _, high in summary if high), default=None)
-            listed: set[str] = set()
             for status, _, _, _ in summary:
                 if status not in listable:
                     continue  # the API cannot filter by a status it does not know
                 async for page in self._list(target, status=status, low=low, high=high):
-                    for job in page:
-                        listed.add(job.job_id)
-                        seen.setdefault(job.job_id, job)
-            # What left the non-terminal statuses (or never had one the API knows) by id.
-            active = [job_id for job_id in active if job_id not in listed]
-        for job in await fetch_v2_by_ids(
+                    cycle.add(page, fresher=False)
+        # What left the non-terminal statuses (or never had one the API knows) by id.
+        async for page in iter_v2_by_ids(
             self.client,
             target.source,
-            active,
+            sorted(cycle.unseen_active),
             project_id=target.project_id,
             batch_size=self.options.job_ids_batch,
             log=log,
         ):
-            seen.setdefault(job.job_id, job)
+            cycle.add(page, fresher=False)
 
     def _known_and_old(self, source: str, page: list[Job], watermark: str | None) -> bool:
         """Every job of the page is in the snapshot and the page reaches below the watermark."""
@@ -259,14 +221,89 @@ class Poller:
             log=log,
         )
 
-    async def _fetch_v1(self, target: PollTarget) -> dict[str, Job]:
+    async def _fetch_v1(self, target: PollTarget) -> list[Job]:
         """v1 endpoints have no filters: the agent's whole listing, diffed whole."""
         if target.extraction_agent_id is None:
             raise ValueError(f"source {target.name!r} needs an extraction_agent_id")
-        jobs = await list_v1(
+        return await list_v1(
             self.client, target.source, extraction_agent_id=target.extraction_agent_id, log=log
         )
-        return {job.job_id: job for job in jobs}
+
+
+FLUSH_AT = 1000
+"""Jobs a cycle holds before committing them: a reconcile pass over a large lookback window
+streams through memory in parts of this size instead of holding the whole window."""
+
+
+class _Cycle:
+    """The jobs of one cycle as they arrive: diffed and committed in parts, the scope's state
+    (watermark, cycle count) last. An ordinary cycle fits in one part, one transaction."""
+
+    def __init__(self, poller: Poller, target: PollTarget, *, notify_new: bool, ceiling: str):
+        self.poller = poller
+        self.store = poller.store
+        self.target = target
+        self.notify_new = notify_new
+        self.ceiling = ceiling
+        self.pending: dict[str, Job] = {}
+        self.newest: str | None = None
+        self.result = CycleResult(target=target.key)
+        # Known running jobs not returned yet: the refresh re-reads what is left.
+        self.unseen_active = set(self.store.active_job_ids(target.source, target.project_id))
+
+    def add(self, jobs: Iterable[Job], *, fresher: bool = True) -> None:
+        """Take a page; `fresher=False` keeps a version already held (a refresh listing's
+        view of a job discovery returned is not newer than discovery's)."""
+        for job in jobs:
+            if fresher:
+                self.pending[job.job_id] = job
+            else:
+                self.pending.setdefault(job.job_id, job)
+            self.unseen_active.discard(job.job_id)
+            if job.created_at and (self.newest is None or job.created_at > self.newest):
+                self.newest = job.created_at
+        if len(self.pending) >= FLUSH_AT:
+            self._commit(final=False)
+
+    def finish(self) -> CycleResult:
+        """Commit the last part with the scope's state; the cycle's result."""
+        self._commit(final=True)
+        return self.result
+
+    def _commit(self, *, final: bool) -> None:
+        now = format_ts(self.poller.clock())
+        previous = self.store.load_rows(self.target.source, self.pending.keys())
+        rows: list[SnapshotRow] = []
+        routed: list[tuple[Event, Sequence[Route]]] = []
+        for job in self.pending.values():
+            row, event = diff_job(
+                previous.get(job.job_id),
+                job,
+                now=now,
+                notify_new=self.notify_new,
+                stuck_after=self.target.stuck_after,
+            )
+            if row is not None:
+                rows.append(row)
+            if event is not None:
+                routed.append((event, route(event, self.poller.rules)))
+        if final:
+            queued = self.store.commit_cycle(
+                name=self.target.name,
+                scope=self.target.scope,
+                now=now,
+                rows=rows,
+                events=routed,
+                watermark=None if self.newest is None else min(self.newest, self.ceiling),
+                baseline_done=True,
+            )
+        else:
+            queued = self.store.commit_jobs(now=now, rows=rows, events=routed)
+        self.result.observed += len(self.pending)
+        self.result.written += len(rows)
+        self.result.events.extend(event for event, _ in routed)
+        self.result.queued += queued
+        self.pending = {}
 
 
 class RefreshPlan(Enum):
@@ -288,10 +325,3 @@ def choose_refresh(
     by_ids = ceil(active / batch)
     by_status = sum(max(1, ceil(count / page_size)) for count in active_by_status.values()) + 1
     return RefreshPlan.BY_STATUS if by_status < by_ids else RefreshPlan.BY_IDS
-
-
-def _watermark(jobs: Iterable[Job], now: datetime) -> str | None:
-    """The newest `created_at` seen, never later than now (a skewed clock must not skip jobs)."""
-    ceiling = format_ts(now)
-    newest = max((job.created_at for job in jobs if job.created_at), default=None)
-    return None if newest is None else min(newest, ceiling)

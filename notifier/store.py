@@ -187,67 +187,7 @@ class Store(OutboxMixin):
         outbox rows were queued.
         """
         with self.transaction() as conn:
-            conn.executemany(
-                "INSERT INTO jobs (source, job_id, status, project_id, created_at, updated_at, "
-                "status_since, transitions, stuck_notified, terminal) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (source, job_id) DO UPDATE SET status = excluded.status, "
-                "project_id = excluded.project_id, created_at = excluded.created_at, "
-                "updated_at = excluded.updated_at, status_since = excluded.status_since, "
-                "transitions = excluded.transitions, stuck_notified = excluded.stuck_notified, "
-                "terminal = excluded.terminal",
-                [
-                    (
-                        r.source,
-                        r.job_id,
-                        r.status,
-                        r.project_id,
-                        r.created_at,
-                        r.updated_at,
-                        r.status_since,
-                        r.transitions,
-                        int(r.stuck_notified),
-                        int(is_terminal(r.status)),
-                    )
-                    for r in rows
-                ],
-            )
-            fresh = self._unrecorded(conn, events)
-            conn.executemany(
-                "INSERT INTO events (id, type, source, job_id, project_id, from_status, "
-                "to_status, phase, detected_at, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        e.id,
-                        e.type,
-                        e.source,
-                        e.job_id,
-                        e.project_id,
-                        e.from_status,
-                        e.to_status,
-                        e.phase,
-                        e.detected_at,
-                        event_to_json(e),
-                    )
-                    for e, _ in fresh
-                ],
-            )
-            plain = [
-                (e.id, r.channel, r.rule, f"{e.source}:{e.job_id}", PENDING, now, now)
-                for e, routes in fresh
-                for r in routes
-                if r.group_key is None and r.repeat_interval is None
-            ]
-            conn.executemany(
-                "INSERT OR IGNORE INTO outbox (event_id, channel, rule, job_key, state, "
-                "created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                plain,
-            )
-            queued = len(plain)
-            for event, routes in fresh:
-                for r in routes:
-                    if r.group_key is not None or r.repeat_interval is not None:
-                        queued += self._queue_special(conn, event, r, now)
+            queued = self._write_jobs(conn, now, rows, events)
             conn.execute(
                 "INSERT INTO source_state (name, scope, baseline_done, watermark, cycles, "
                 "last_poll_at, last_success_at, last_error) VALUES (?, ?, ?, ?, 1, ?, ?, NULL) "
@@ -259,6 +199,93 @@ class Store(OutboxMixin):
                 "last_success_at = excluded.last_success_at, last_error = NULL",
                 (name, scope, int(baseline_done), watermark, now, now),
             )
+        return queued
+
+    def commit_jobs(
+        self,
+        *,
+        now: str,
+        rows: Sequence[SnapshotRow],
+        events: Sequence[tuple[Event, Sequence[Route]]],
+    ) -> int:
+        """Part of a long cycle: snapshot rows, events and outbox rows, the scope's state untouched.
+
+        A cycle that lists many pages (a reconcile pass) commits as it goes so that its memory
+        stays bounded; each part is as atomic as a whole cycle, and the watermark only moves
+        with the cycle's last part, so a crash in between repeats the listing, never skips it.
+        """
+        with self.transaction() as conn:
+            return self._write_jobs(conn, now, rows, events)
+
+    def _write_jobs(
+        self,
+        conn: sqlite3.Connection,
+        now: str,
+        rows: Sequence[SnapshotRow],
+        events: Sequence[tuple[Event, Sequence[Route]]],
+    ) -> int:
+        """The snapshot upserts, the new events and their outbox rows; returns rows queued."""
+        conn.executemany(
+            "INSERT INTO jobs (source, job_id, status, project_id, created_at, updated_at, "
+            "status_since, transitions, stuck_notified, terminal) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (source, job_id) DO UPDATE SET status = excluded.status, "
+            "project_id = excluded.project_id, created_at = excluded.created_at, "
+            "updated_at = excluded.updated_at, status_since = excluded.status_since, "
+            "transitions = excluded.transitions, stuck_notified = excluded.stuck_notified, "
+            "terminal = excluded.terminal",
+            [
+                (
+                    r.source,
+                    r.job_id,
+                    r.status,
+                    r.project_id,
+                    r.created_at,
+                    r.updated_at,
+                    r.status_since,
+                    r.transitions,
+                    int(r.stuck_notified),
+                    int(is_terminal(r.status)),
+                )
+                for r in rows
+            ],
+        )
+        fresh = self._unrecorded(conn, events)
+        conn.executemany(
+            "INSERT INTO events (id, type, source, job_id, project_id, from_status, "
+            "to_status, phase, detected_at, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    e.id,
+                    e.type,
+                    e.source,
+                    e.job_id,
+                    e.project_id,
+                    e.from_status,
+                    e.to_status,
+                    e.phase,
+                    e.detected_at,
+                    event_to_json(e),
+                )
+                for e, _ in fresh
+            ],
+        )
+        plain = [
+            (e.id, r.channel, r.rule, f"{e.source}:{e.job_id}", PENDING, now, now)
+            for e, routes in fresh
+            for r in routes
+            if r.group_key is None and r.repeat_interval is None
+        ]
+        conn.executemany(
+            "INSERT OR IGNORE INTO outbox (event_id, channel, rule, job_key, state, "
+            "created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            plain,
+        )
+        queued = len(plain)
+        for event, routes in fresh:
+            for r in routes:
+                if r.group_key is not None or r.repeat_interval is not None:
+                    queued += self._queue_special(conn, event, r, now)
         return queued
 
     @staticmethod

@@ -15,8 +15,8 @@ from notifier.llamacloud.client import ApiError, LlamaCloudClient
 from notifier.llamacloud.parsing import MalformedResponse
 from notifier.llamacloud.sources import (
     MAX_QUERY_BYTES,
-    fetch_v2_by_ids,
     id_batches,
+    iter_v2_by_ids,
     list_v1,
     list_v2,
 )
@@ -234,7 +234,8 @@ class TestSources:
         """250 ids cost 3 requests of at most 100 ids; long ids shrink the batch."""
         ids = [f"ext-{i:036d}" for i in range(250)]
         async with client(api) as c:
-            await fetch_v2_by_ids(c, "extract_v2", ids, project_id=None)
+            async for _ in iter_v2_by_ids(c, "extract_v2", ids, project_id=None):
+                pass
         assert [sum(1 for k, _ in q if k == "job_ids") for q in api.queries] == [100, 100, 50]
         long_ids = ["x" * 400 for _ in range(100)]
         assert all(

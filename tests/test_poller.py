@@ -294,3 +294,43 @@ class TestBaseline:
         assert rig.store.active_job_ids("extract_v2", None) == []
         result = await rig.poller().poll(EXTRACT)  # now it succeeds: a silent baseline
         assert result.events == [] and rig.store.source_state("extract_v2", "").baseline_done
+
+
+class TestLongCycles:
+    async def test_a_long_listing_commits_in_parts_and_resumes_after_a_failure(
+        self, rig: Rig, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A window bigger than FLUSH_AT is committed page by page, the scope's state last: a
+        listing that fails half-way keeps what it committed and the retry adds only the rest."""
+        monkeypatch.setattr("notifier.poller.FLUSH_AT", 50)
+        jobs = {rig.create(SourceType.EXTRACT_V2, "PENDING", minutes_ago=i) for i in range(230)}
+        rig.client.max_retries = 1
+        rig.client._sleep = lambda _s: __import__("asyncio").sleep(0)  # type: ignore[method-assign]
+        parts: list[int] = []
+        commit_jobs = rig.store.commit_jobs
+
+        def commit_then_break(**kw: object) -> int:
+            parts.append(len(kw["rows"]))  # type: ignore[arg-type]
+            if len(parts) == 1:  # the API fails right after the first part is committed
+                rig.sim.faults.append(Fault(kind="status", status=500, count=2))
+            return commit_jobs(**kw)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(rig.store, "commit_jobs", commit_then_break)
+        poller = rig.poller(initial_sync="notify")
+        with pytest.raises(ApiError):
+            await poller.poll(EXTRACT)
+        state = rig.store.source_state("extract_v2", "")
+        assert parts == [100]
+        assert (state.cycles, state.watermark, state.baseline_done) == (0, None, False)
+        assert sum(rig.store.outbox_counts().values()) == 100
+
+        result = await poller.poll(EXTRACT)
+        # Rows written per part: page 1 again (unchanged, none), page 2; page 3 goes with the state.
+        assert parts == [100, 0, 100]
+        assert len(result.events) == 130  # the first part's 100 are not notified again
+        assert sum(rig.store.outbox_counts().values()) == 230
+        recorded = {row[0] for row in rig.store.conn.execute("SELECT job_id FROM events")}
+        assert recorded == jobs and len(recorded) == 230
+        state = rig.store.source_state("extract_v2", "")
+        assert (state.cycles, state.baseline_done) == (1, True)
+        assert state.watermark == "2026-11-23T12:00:00.000000Z"

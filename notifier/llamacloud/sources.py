@@ -72,7 +72,7 @@ def id_batches(job_ids: Sequence[str], batch_size: int) -> list[list[str]]:
     return batches
 
 
-async def fetch_v2_by_ids(
+async def iter_v2_by_ids(
     client: LlamaCloudClient,
     source: str,
     job_ids: Sequence[str],
@@ -80,9 +80,8 @@ async def fetch_v2_by_ids(
     project_id: str | None,
     batch_size: int = 100,
     log: Logger | None = None,
-) -> list[Job]:
-    """The current state of these jobs through the `job_ids` filter, batch by batch."""
-    jobs: list[Job] = []
+) -> AsyncIterator[list[Job]]:
+    """The current state of these jobs through the `job_ids` filter, a page at a time."""
     for batch in id_batches(job_ids, batch_size):
         async for page in list_v2(
             client,
@@ -92,8 +91,7 @@ async def fetch_v2_by_ids(
             page_size=min(100, max(len(batch), 1)),
             log=log,
         ):
-            jobs.extend(page)
-    return jobs
+            yield page
 
 
 async def list_v1(

@@ -285,7 +285,9 @@ class _Cycle:
             )
             if row is not None:
                 rows.append(row)
-            if event is not None:
+            # A silent baseline that failed part-way may have recorded some jobs already:
+            # their changes before the baseline completes stay silent too.
+            if event is not None and self.notify_new:
                 routed.append((event, route(event, self.poller.rules)))
         if final:
             queued = self.store.commit_cycle(

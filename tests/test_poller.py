@@ -296,26 +296,33 @@ class TestBaseline:
         assert result.events == [] and rig.store.source_state("extract_v2", "").baseline_done
 
 
+def fail_after_first_part(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Cycles commit every 50 jobs, and the API fails (twice, more than the client retries)
+    right after the first part is committed. Returns the rows written by each part."""
+    monkeypatch.setattr("notifier.poller.FLUSH_AT", 50)
+    rig.client.max_retries = 1
+    rig.client._sleep = lambda _s: __import__("asyncio").sleep(0)  # type: ignore[method-assign]
+    parts: list[int] = []
+    commit_jobs = rig.store.commit_jobs
+
+    def commit_then_break(**kw: object) -> int:
+        parts.append(len(kw["rows"]))  # type: ignore[arg-type]
+        if len(parts) == 1:
+            rig.sim.faults.append(Fault(kind="status", status=500, count=2))
+        return commit_jobs(**kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(rig.store, "commit_jobs", commit_then_break)
+    return parts
+
+
 class TestLongCycles:
     async def test_a_long_listing_commits_in_parts_and_resumes_after_a_failure(
         self, rig: Rig, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         """A window bigger than FLUSH_AT is committed page by page, the scope's state last: a
         listing that fails half-way keeps what it committed and the retry adds only the rest."""
-        monkeypatch.setattr("notifier.poller.FLUSH_AT", 50)
         jobs = {rig.create(SourceType.EXTRACT_V2, "PENDING", minutes_ago=i) for i in range(230)}
-        rig.client.max_retries = 1
-        rig.client._sleep = lambda _s: __import__("asyncio").sleep(0)  # type: ignore[method-assign]
-        parts: list[int] = []
-        commit_jobs = rig.store.commit_jobs
-
-        def commit_then_break(**kw: object) -> int:
-            parts.append(len(kw["rows"]))  # type: ignore[arg-type]
-            if len(parts) == 1:  # the API fails right after the first part is committed
-                rig.sim.faults.append(Fault(kind="status", status=500, count=2))
-            return commit_jobs(**kw)  # type: ignore[arg-type]
-
-        monkeypatch.setattr(rig.store, "commit_jobs", commit_then_break)
+        parts = fail_after_first_part(rig, monkeypatch)
         poller = rig.poller(initial_sync="notify")
         with pytest.raises(ApiError):
             await poller.poll(EXTRACT)
@@ -334,3 +341,24 @@ class TestLongCycles:
         state = rig.store.source_state("extract_v2", "")
         assert (state.cycles, state.baseline_done) == (1, True)
         assert state.watermark == "2026-11-23T12:00:00.000000Z"
+
+    async def test_baseline_failing_part_way_stays_silent(
+        self, rig: Rig, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A baseline that committed a part before failing notifies nothing, not even a change
+        of a job it recorded, until it completes; later changes are notified."""
+        ids = [rig.create(SourceType.EXTRACT_V2, "RUNNING", minutes_ago=i) for i in range(150)]
+        parts = fail_after_first_part(rig, monkeypatch)
+        poller = rig.poller()
+        with pytest.raises(ApiError):
+            await poller.poll(EXTRACT)
+        assert parts == [100] and len(rig.store.active_job_ids("extract_v2", None)) == 100
+        rig.sim.jobs.set_status(ids[0], "COMPLETED")  # recorded by the failed part
+        rig.clock.now += timedelta(seconds=30)
+        baseline = await poller.poll(EXTRACT)
+        assert baseline.events == [] and rig.store.source_state("extract_v2", "").baseline_done
+        assert sum(rig.store.outbox_counts().values()) == 0
+        rig.sim.jobs.set_status(ids[1], "FAILED", "boom")
+        rig.clock.now += timedelta(seconds=30)
+        (event,) = (await poller.poll(EXTRACT)).events
+        assert (event.job_id, event.from_status, event.to_status) == (ids[1], "RUNNING", "FAILED")

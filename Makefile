@@ -34,7 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 soak: $(STAMP)
-	$(BIN)/python -m bench.soak --minutes 10
+	$(BIN)/python -m bench.soak --minutes 10 --record
 
 constraints: $(STAMP)
 	$(BIN)/python deploy/constraints.py

@@ -32,6 +32,30 @@ def machine() -> str:
     )
 
 
+def replace_section(text: str, title: str, content: str) -> str:
+    """`text` with the `## title` section's body set to `content` (appended if absent)."""
+    header = f"## {title}\n"
+    block = f"{header}\n{content.strip()}\n\n"
+    start = text.find(header)
+    if start < 0:
+        return text.rstrip() + "\n\n" + block
+    end = text.find("\n## ", start + len(header))
+    return text[:start] + block + ("" if end < 0 else text[end + 1 :])
+
+
+def kept_section(title: str) -> str | None:
+    """The body of a section another command records (the 10-minute soak), if there is one."""
+    if not DOC.exists():
+        return None
+    text = DOC.read_text()
+    header = f"## {title}\n"
+    start = text.find(header)
+    if start < 0:
+        return None
+    end = text.find("\n## ", start + len(header))
+    return text[start + len(header) : None if end < 0 else end].strip()
+
+
 def main() -> int:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     started = time.perf_counter()
@@ -60,6 +84,9 @@ def main() -> int:
     ]
     for title, doc, table in sections:
         body += [f"## {title}", "", " ".join(doc.split()), "", table, ""]
+    recorded = kept_section(soak.RECORDED)
+    if recorded:
+        body += [f"## {soak.RECORDED}", "", recorded, ""]
     notes = Path(__file__).resolve().parent / "NOTES.md"
     if notes.exists():
         body += [notes.read_text().strip(), ""]

@@ -1,7 +1,8 @@
 """Soak: transitions at 50 per second for a while; the daemon's RSS and open file descriptors
 are sampled every 5 s. After a warm-up (the first fifth), neither may grow more than 10 %.
 
-`python -m bench.soak --minutes 10` (`make soak`) is the full run; `make bench` runs 2 minutes.
+`make soak` (`python -m bench.soak --minutes 10 --record`) is the full run and records its
+table in docs/benchmarks.md; `make bench` runs 2 minutes and keeps that table.
 """
 
 from __future__ import annotations
@@ -100,7 +101,24 @@ def report(f: dict[str, float]) -> str:
     )
 
 
+RECORDED = "Soak, 10 minutes (`make soak`)"
+
+
+def record(table: str, minutes: float) -> None:
+    """Put this run's table in docs/benchmarks.md as the section `make bench` keeps."""
+    from bench.__main__ import DOC, machine, replace_section
+
+    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
+    stamp = f"Measured {time.strftime('%Y-%m-%d')} on {machine()}: {minutes:g} minutes."
+    DOC.write_text(replace_section(text, RECORDED, f"{stamp}\n\n{table}"))
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--minutes", type=float, default=10.0)
-    print(report(run(parser.parse_args().minutes)))
+    parser.add_argument("--record", action="store_true", help="write the table to the docs")
+    args = parser.parse_args()
+    table = report(run(args.minutes))
+    print(table)
+    if args.record:
+        record(table, args.minutes)

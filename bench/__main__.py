@@ -32,28 +32,30 @@ def machine() -> str:
     )
 
 
-def replace_section(text: str, title: str, content: str) -> str:
-    """`text` with the `## title` section's body set to `content` (appended if absent)."""
+def _section(text: str, title: str) -> tuple[int, int, int] | None:
+    """Where the `## title` section starts, where its body starts, and where it ends."""
     header = f"## {title}\n"
-    block = f"{header}\n{content.strip()}\n\n"
     start = text.find(header)
     if start < 0:
-        return text.rstrip() + "\n\n" + block
+        return None
     end = text.find("\n## ", start + len(header))
-    return text[:start] + block + ("" if end < 0 else text[end + 1 :])
+    return start, start + len(header), len(text) if end < 0 else end + 1
+
+
+def replace_section(text: str, title: str, content: str) -> str:
+    """`text` with the `## title` section's body set to `content` (appended if absent)."""
+    block = f"## {title}\n\n{content.strip()}\n\n"
+    found = _section(text, title)
+    if found is None:
+        return text.rstrip() + "\n\n" + block
+    return text[: found[0]] + block + text[found[2] :]
 
 
 def kept_section(title: str) -> str | None:
     """The body of a section another command records (the 10-minute soak), if there is one."""
-    if not DOC.exists():
-        return None
-    text = DOC.read_text()
-    header = f"## {title}\n"
-    start = text.find(header)
-    if start < 0:
-        return None
-    end = text.find("\n## ", start + len(header))
-    return text[start + len(header) : None if end < 0 else end].strip()
+    text = DOC.read_text() if DOC.exists() else ""
+    found = _section(text, title)
+    return None if found is None else text[found[1] : found[2]].strip()
 
 
 def main() -> int:

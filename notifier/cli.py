@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from collections.abc import Sequence
@@ -81,9 +80,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from notifier.lock import AlreadyRunning  # noqa: PLC0415 -- keep --help fast
+    from notifier.errors import AlreadyRunning, StoreError  # noqa: PLC0415 -- keep --help fast
     from notifier.settings import ConfigError  # noqa: PLC0415
-    from notifier.store import StoreError  # noqa: PLC0415
 
     try:
         return _dispatch(args)
@@ -97,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
 
 
-def _dispatch(args: argparse.Namespace) -> int:  # noqa: PLR0911 -- one return per command
+def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "simulate":
         from notifier.simulator import run_simulator  # noqa: PLC0415
 
@@ -119,10 +117,10 @@ def _dispatch(args: argparse.Namespace) -> int:  # noqa: PLR0911 -- one return p
     _setup_logging(settings)
     if args.command in ("test-channel", "mute", "unmute"):
         return _operate(args, settings)
-    if args.command == "run":
-        return asyncio.run(_run(settings))
-    if args.command == "once":
-        return asyncio.run(_once(settings))
+    if args.command in ("run", "once"):
+        import asyncio  # noqa: PLC0415 -- `check` and the history commands do without
+
+        return asyncio.run(_run(settings) if args.command == "run" else _once(settings))
     return _history(args, settings)
 
 
@@ -134,6 +132,8 @@ def _setup_logging(settings: Any) -> None:
 
 
 async def _run(settings: Any) -> int:
+    import asyncio  # noqa: PLC0415
+
     from notifier.daemon import Daemon, install_signal_handlers  # noqa: PLC0415
 
     stop = asyncio.Event()
@@ -155,6 +155,8 @@ def _operate(args: argparse.Namespace, settings: Any) -> int:
     from notifier.store import Store  # noqa: PLC0415
 
     if args.command == "test-channel":
+        import asyncio  # noqa: PLC0415
+
         try:
             print(asyncio.run(operations.test_channel(settings, args.name)))
         except DeliveryError as exc:

@@ -7,11 +7,9 @@ import os
 from pathlib import Path
 from typing import IO
 
-from notifier.store import StoreError
+from notifier.errors import AlreadyRunning, StoreError
 
-
-class AlreadyRunning(Exception):
-    """Another notifier process holds the store; running a second would double-send."""
+__all__ = ["AlreadyRunning", "StoreLock"]
 
 
 class StoreLock:

@@ -91,14 +91,17 @@ class Poller:
         started = self.clock()
         requests_before = self.client.requests_sent
         state = self.store.source_state(target.name, target.scope)
+        v2 = target.source in V2_SOURCES
         cycle = _Cycle(
             self,
             target,
             notify_new=state.baseline_done or self.options.initial_sync == "notify",
             ceiling=format_ts(started),
+            # Known running jobs: what a v2 refresh re-reads if discovery does not return them.
+            active=self.store.active_job_ids(target.source, target.project_id) if v2 else (),
         )
         try:
-            if target.source in V2_SOURCES:
+            if v2:
                 reconcile = state.cycles > 0 and state.cycles % self.options.reconcile_every == 0
                 await self._fetch_v2(cycle, state.watermark, started, reconcile=reconcile)
             else:
@@ -110,18 +113,8 @@ class Poller:
             raise
         result = cycle.finish()
         result.requests = self.client.requests_sent - requests_before
-        cycle_log = log.bind(source=target.name, scope=target.scope or None)
-        for event in result.events:
-            cycle_log.info(
-                "transition",
-                type=event.type,
-                job_id=event.job_id,
-                from_status=event.from_status,
-                to_status=event.to_status,
-                event_id=event.id,
-            )
         if not cycle.notify_new:
-            cycle_log.info("baseline_recorded", jobs=result.observed)
+            cycle.log.info("baseline_recorded", jobs=result.observed)
         if result.queued and self.on_queued is not None:
             self.on_queued()
         return result
@@ -239,7 +232,15 @@ class _Cycle:
     """The jobs of one cycle as they arrive: diffed and committed in parts, the scope's state
     (watermark, cycle count) last. An ordinary cycle fits in one part, one transaction."""
 
-    def __init__(self, poller: Poller, target: PollTarget, *, notify_new: bool, ceiling: str):
+    def __init__(
+        self,
+        poller: Poller,
+        target: PollTarget,
+        *,
+        notify_new: bool,
+        ceiling: str,
+        active: Iterable[str],
+    ) -> None:
         self.poller = poller
         self.store = poller.store
         self.target = target
@@ -248,8 +249,8 @@ class _Cycle:
         self.pending: dict[str, Job] = {}
         self.newest: str | None = None
         self.result = CycleResult(target=target.key)
-        # Known running jobs not returned yet: the refresh re-reads what is left.
-        self.unseen_active = set(self.store.active_job_ids(target.source, target.project_id))
+        self.unseen_active = set(active)  # shrinks as pages arrive; the refresh reads the rest
+        self.log = log.bind(source=target.name, scope=target.scope or None)
 
     def add(self, jobs: Iterable[Job], *, fresher: bool = True) -> None:
         """Take a page; `fresher=False` keeps a version already held (a refresh listing's
@@ -301,6 +302,15 @@ class _Cycle:
             )
         else:
             queued = self.store.commit_jobs(now=now, rows=rows, events=routed)
+        for event, _ in routed:
+            self.log.info(
+                "transition",
+                type=event.type,
+                job_id=event.job_id,
+                from_status=event.from_status,
+                to_status=event.to_status,
+                event_id=event.id,
+            )
         self.result.observed += len(self.pending)
         self.result.written += len(rows)
         self.result.events.extend(event for event, _ in routed)

@@ -20,15 +20,12 @@ import sqlite_utils
 from notifier.core.models import Event, Route, SnapshotRow
 from notifier.core.statuses import is_terminal
 from notifier.core.timestamps import format_ts, parse_ts
+from notifier.errors import StoreError
 from notifier.events_json import event_from_json, event_to_json
 from notifier.schema import MIGRATIONS
 from notifier.store_outbox import PENDING, SUPPRESSED, OutboxMixin
 
 _IN_CHUNK = 500
-
-
-class StoreError(Exception):
-    """The database cannot be opened or written; the message names the file."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,10 +16,11 @@ import pytest
 
 from notifier.core.rules import Rule, When
 from notifier.core.statuses import SourceType
+from notifier.errors import StoreError
 from notifier.llamacloud.client import LlamaCloudClient
 from notifier.poller import Poller, PollOptions, PollTarget
 from notifier.simulator import Simulator, start_simulator
-from notifier.store import Store, StoreError
+from notifier.store import Store
 from tests.harness import API_KEY, REPO, daemon_env, write_config
 
 TARGET = PollTarget(name="extract_v2", source="extract_v2", scope="")

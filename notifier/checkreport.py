@@ -21,13 +21,13 @@ def _when(when: When) -> str:
     return " and ".join(parts) or "every event"
 
 
-def _apprise_target(url: str) -> str:
-    import apprise  # noqa: PLC0415 -- slow import, only for this report
+def _apprise_targets(channel: str, urls: list[str]) -> str:
+    """Each URL as apprise reads it, credentials masked; a URL it cannot read is a ConfigError."""
+    from notifier.channels.apprise import instantiate  # noqa: PLC0415 -- slow import
 
-    plugin = apprise.Apprise.instantiate(url)
-    if plugin is None:
-        return f"{url.partition('://')[0]}://*** (not understood by apprise)"
-    return str(plugin.url(privacy=True))  # type: ignore[no-untyped-call]
+    return ", ".join(
+        str(instantiate(channel, index, url).url(privacy=True)) for index, url in enumerate(urls)
+    )
 
 
 def describe(settings: Settings) -> str:
@@ -61,7 +61,7 @@ def describe(settings: Settings) -> str:
     lines += ["", "channels:"]
     for name, channel in settings.channels.items():
         if isinstance(channel, AppriseChannel):
-            targets = ", ".join(_apprise_target(u.get_secret_value()) for u in channel.urls)
+            targets = _apprise_targets(name, [u.get_secret_value() for u in channel.urls])
             lines.append(f"  {name:<18} apprise  {targets}")
         else:
             signed = "signed" if channel.secret is not None else "unsigned"

@@ -97,6 +97,22 @@ class TestCheck:
         assert expected in result.stderr
         assert "Traceback" not in result.stderr and "llx-cli-test-key-0042" not in result.stderr
 
+    @pytest.mark.parametrize("command", ["check", "once"])
+    def test_apprise_url_apprise_cannot_read_exits_2(self, tmp_path: Path, command: str) -> None:
+        """`check` and `run`/`once` reject the same apprise URLs: exit 2, the field named, the
+        URL (it holds credentials) not quoted, no traceback, nothing polled."""
+        broken = tmp_path / "broken.yaml"
+        broken.write_text(EXAMPLE.read_text().replace("./data/notifier.db", str(tmp_path / "n.db")))
+        env = {**ENV, "ONCALL_MAILTO": "notaservice://oncall:mailpass99@smtp.example.com"}
+        result = notifier(command, "--config", str(broken), env=env)
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert (
+            "channels.oncall-email.urls[0]: apprise does not understand this URL "
+            "(scheme 'notaservice')" in result.stderr
+        )
+        assert "Traceback" not in result.stderr + result.stdout
+        assert "mailpass99" not in result.stderr + result.stdout
+
     def test_missing_variable_and_missing_file(self, tmp_path: Path) -> None:
         """An unset ${VAR} and a missing file are errors that say so."""
         env = {k: v for k, v in ENV.items() if k != "LLAMA_CLOUD_API_KEY"}

@@ -24,6 +24,7 @@ from notifier.core.messages import (
     target_kind,
 )
 from notifier.core.models import Event
+from notifier.settings_base import ConfigError
 
 _NOTIFY_TYPE = {
     "failed": apprise.NotifyType.FAILURE,
@@ -42,10 +43,21 @@ class _Target:
     limits: tuple[int, int]
 
 
-def _load(name: str, url: str) -> _Target:
+def instantiate(channel: str, index: int, url: str) -> Any:
+    """The apprise plugin for one URL of a channel, or a ConfigError naming the field: `run`
+    and `check` reject the same URLs. The URL itself is never quoted (it holds credentials)."""
     plugin = apprise.Apprise.instantiate(url)
     if plugin is None:
-        raise ValueError(f"channel {name!r}: apprise does not understand one of its urls")
+        scheme = url.partition("://")[0] if "://" in url else "(none)"
+        raise ConfigError(
+            f"channels.{channel}.urls[{index}]: apprise does not understand this URL "
+            f"(scheme {scheme!r}); see https://github.com/caronc/apprise/wiki"
+        )
+    return plugin
+
+
+def _load(name: str, index: int, url: str) -> _Target:
+    plugin = instantiate(name, index, url)
     plugin.request_rate_per_sec = 0  # the outbox worker paces sends per channel
     kind = target_kind(url)
     title_max, body_max = LIMITS[kind]
@@ -59,7 +71,7 @@ def _load(name: str, url: str) -> _Target:
         body_max = plugin_body if kind is Kind.TEXT else min(body_max, plugin_body)
     holder = apprise.Apprise()
     holder.add(plugin)
-    label = str(plugin.url(privacy=True))  # type: ignore[no-untyped-call]
+    label = str(plugin.url(privacy=True))
     return _Target(kind, label, holder, (title_max, body_max))
 
 
@@ -76,7 +88,7 @@ class AppriseTarget:
         timeout: float = 30.0,
     ) -> None:
         self.name = name
-        self._targets = [_load(name, url) for url in urls]
+        self._targets = [_load(name, index, url) for index, url in enumerate(urls)]
         self._overrides = overrides
         self._rule_overrides = rule_overrides or {}
         self._timeout = timeout

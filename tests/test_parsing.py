@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
-from notifier.llamacloud.parsing import MalformedResponse, parse_items, parse_page
+from notifier.llamacloud.parsing import MAX_ID_LENGTH, MalformedResponse, parse_items, parse_page
 
 # The JSON examples printed on the API reference pages 000-004, copied verbatim.
 EXAMPLES: dict[str, Any] = json.loads(
@@ -131,6 +131,19 @@ class TestBadItems:
         assert all(c["event"] == "skipped_item" and c["source"] == "extract_v2" for c in captured)
         assert [c["item_id"] for c in captured][3:5] == ["ext-no-status", "ext-int"]
         assert len(captured[5]["item_id"]) == 100
+
+    def test_an_id_too_long_to_refetch_is_skipped(self) -> None:
+        """A RUNNING job must be re-readable by `job_ids`; a 10,000-character id never would be."""
+        items = [
+            {"id": "x" * 10_000, "status": "RUNNING"},
+            {"id": "y" * MAX_ID_LENGTH, "status": "RUNNING"},
+        ]
+        with capture_logs() as captured:
+            jobs = parse_items("extract_v2", items, log=structlog.get_logger())
+        assert [j.job_id for j in jobs] == ["y" * MAX_ID_LENGTH]
+        assert [(c["event"], c["item_id"], c["reason"]) for c in captured] == [
+            ("skipped_item", "x" * 100, f"id longer than {MAX_ID_LENGTH} characters")
+        ]
 
     def test_malformed_envelopes(self) -> None:
         """A page that is not the documented envelope is refused as a whole."""

@@ -13,6 +13,9 @@ from notifier.core.statuses import SourceType
 from notifier.core.timestamps import normalize_ts
 
 _ID_PREVIEW = 100
+# Real ids are 36-40 characters. A job must be re-readable through the `job_ids` filter; an id
+# long enough to overflow the request line would fail that refresh every cycle, so it is bad.
+MAX_ID_LENGTH = 256
 
 
 class Logger(Protocol):
@@ -90,6 +93,8 @@ def parse_items(source: str, items: object, log: Logger | None = None) -> list[J
             item_id = raw_id[:_ID_PREVIEW] if isinstance(raw_id, str) else None
             if not isinstance(raw_id, str) or not raw_id.strip():
                 reason = "no string id"
+            elif len(raw_id) > MAX_ID_LENGTH:
+                reason = f"id longer than {MAX_ID_LENGTH} characters"
             elif not isinstance(item.get("status"), str) or not item["status"]:
                 reason = "no string status"
         if reason is None:

@@ -16,7 +16,7 @@ from notifier.core.rules import Rule, route
 from notifier.core.statuses import STATUSES, SourceType
 from notifier.core.timestamps import format_ts, parse_ts
 from notifier.llamacloud.client import LlamaCloudClient
-from notifier.llamacloud.sources import iter_v2_by_ids, list_v1, list_v2
+from notifier.llamacloud.sources import JobIdsEncoding, iter_v2_by_ids, list_v1, list_v2
 from notifier.store import Store
 
 log = structlog.get_logger(__name__)
@@ -85,6 +85,7 @@ class Poller:
         self.options = options
         self.clock = clock
         self.on_queued = on_queued
+        self.job_ids_encoding = JobIdsEncoding()
 
     async def poll(self, target: PollTarget) -> CycleResult:
         """One cycle. Raises the client's errors after recording them for the status page."""
@@ -178,6 +179,7 @@ class Poller:
             target.source,
             sorted(cycle.unseen_active),
             project_id=target.project_id,
+            encoding=self.job_ids_encoding,
             batch_size=self.options.job_ids_batch,
             log=log,
         ):

@@ -15,6 +15,7 @@ from notifier.llamacloud.client import ApiError, LlamaCloudClient
 from notifier.llamacloud.parsing import MalformedResponse
 from notifier.llamacloud.sources import (
     MAX_QUERY_BYTES,
+    JobIdsEncoding,
     id_batches,
     iter_v2_by_ids,
     list_v1,
@@ -74,6 +75,20 @@ def slow(seconds: float) -> Answer:
     return answer
 
 
+def ids_server(*, comma: bool) -> Answer:
+    """A listing that filters by `job_ids` one way only: split on commas, or repeated keys."""
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        if comma:
+            ids = request.query.get("job_ids", "").split(",")
+        else:
+            ids = request.query.getall("job_ids", [])
+        items = [{"id": i, "status": "RUNNING"} for i in ids if i in {"a", "b", "c"}]
+        return web.json_response({"items": items, "next_page_token": None})
+
+    return answer
+
+
 async def drop(request: web.Request) -> web.StreamResponse:
     assert request.transport is not None
     request.transport.close()
@@ -106,13 +121,13 @@ def client(api: Api, waits: list[float] | None = None, **kw: object) -> LlamaClo
 
 class TestRequests:
     async def test_bearer_and_repeated_params(self, api: Api) -> None:
-        """The key travels only in the Authorization header; job_ids repeat."""
+        """The key travels only in the Authorization header; params go as given."""
         async with client(api, organization_id="org-1") as c:
             await c.get_json("/api/v2/extract", [("job_ids", "a"), ("job_ids", "b")])
         request = api.seen[0]
         assert request.headers["Authorization"] == f"Bearer {KEY}"
         assert request.headers["User-Agent"].startswith("llamacloud-notifier/")
-        assert api.queries[0] == [("job_ids", "a"), ("job_ids", "b"), ("organization_id", "org-1")]
+        assert api.queries[0] == [("job_ids", "a"), ("job_ids", "b")]
 
     async def test_on_response_per_attempt(self, api: Api) -> None:
         """Metrics see every attempt, failed ones included."""
@@ -206,7 +221,7 @@ class TestSources:
             {"items": [{"id": "c", "status": "PENDING"}]},
         ]
         api.script = [status(200, body=p) for p in pages]
-        async with client(api) as c:
+        async with client(api, organization_id="org-1") as c:
             got = [
                 page
                 async for page in list_v2(
@@ -220,6 +235,7 @@ class TestSources:
         assert [[j.job_id for j in page] for page in got] == [["a"], ["b"], ["c"]]
         assert ("page_token", "t1") in api.queries[1] and ("page_token", "t2") in api.queries[2]
         assert ("project_id", "prj") in api.queries[0] and ("status", "PENDING") in api.queries[0]
+        assert all(("organization_id", "org-1") in q for q in api.queries)
 
     async def test_repeated_token_stops_the_loop(self, api: Api) -> None:
         """A server that hands out the same token forever cannot trap the poller."""
@@ -234,7 +250,8 @@ class TestSources:
         """250 ids cost 3 requests of at most 100 ids; long ids shrink the batch."""
         ids = [f"ext-{i:036d}" for i in range(250)]
         async with client(api) as c:
-            async for _ in iter_v2_by_ids(c, "extract_v2", ids, project_id=None):
+            repeated = JobIdsEncoding(repeated=True)
+            async for _ in iter_v2_by_ids(c, "extract_v2", ids, project_id=None, encoding=repeated):
                 pass
         assert [sum(1 for k, _ in q if k == "job_ids") for q in api.queries] == [100, 100, 50]
         long_ids = ["x" * 400 for _ in range(100)]
@@ -243,11 +260,62 @@ class TestSources:
         )
         assert len(id_batches(long_ids, 100)) > 1
 
+    async def test_job_ids_comma_first_when_the_api_splits_them(self, api: Api) -> None:
+        """A server that reads one comma-separated value (as the SDK sends): learned at once."""
+        api.default = ids_server(comma=True)
+        encoding = JobIdsEncoding()
+        async with client(api) as c:
+            for _ in range(2):
+                got = [
+                    job.job_id
+                    async for page in iter_v2_by_ids(
+                        c, "extract_v2", ["a", "b", "c"], project_id=None, encoding=encoding
+                    )
+                    for job in page
+                ]
+                assert got == ["a", "b", "c"]
+        assert encoding.repeated is False
+        assert api.queries == [[("page_size", "3"), ("job_ids", "a,b,c")]] * 2
+
+    async def test_job_ids_repeated_when_the_comma_form_matches_nothing(self, api: Api) -> None:
+        """A server that reads an array of repeated keys: one wasted request, then repeated."""
+        api.default = ids_server(comma=False)
+        encoding = JobIdsEncoding()
+        async with client(api) as c:
+            for _ in range(2):
+                got = [
+                    job.job_id
+                    async for page in iter_v2_by_ids(
+                        c, "extract_v2", ["a", "b"], project_id=None, encoding=encoding
+                    )
+                    for job in page
+                ]
+                assert got == ["a", "b"]
+        assert encoding.repeated is True
+        repeated = [("page_size", "2"), ("job_ids", "a"), ("job_ids", "b")]
+        assert api.queries == [[("page_size", "2"), ("job_ids", "a,b")], repeated, repeated]
+
+    async def test_job_ids_repeated_when_the_comma_form_is_refused(self, api: Api) -> None:
+        """A strict server that answers 422 to an id it cannot read is asked the other way."""
+        api.script = [status(422, body={"detail": [{"msg": "bad id"}]})]
+        api.default = ids_server(comma=False)
+        encoding = JobIdsEncoding()
+        async with client(api) as c:
+            got = [
+                job.job_id
+                async for page in iter_v2_by_ids(
+                    c, "extract_v2", ["a", "b"], project_id=None, encoding=encoding
+                )
+                for job in page
+            ]
+        assert got == ["a", "b"] and encoding.repeated is True and len(api.queries) == 2
+
     async def test_v1_listing(self, api: Api) -> None:
         """v1 endpoints take the agent id and answer a JSON array."""
         api.script = [
             status(200, body=[{"id": "j1", "status": "SUCCESS", "file": {"name": "a.pdf"}}])
         ]
-        async with client(api) as c:
+        async with client(api, organization_id="org-1") as c:
             (job,) = await list_v1(c, "extraction_v1", extraction_agent_id="agent-1")
+        # Pages 000 and 004 document no organization_id: only v2 listings carry it.
         assert job.name == "a.pdf" and api.queries[0] == [("extraction_agent_id", "agent-1")]

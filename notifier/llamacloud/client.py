@@ -108,8 +108,6 @@ class LlamaCloudClient:
     async def get_json(self, path: str, params: Sequence[tuple[str, str]] = ()) -> Any:
         """GET and decode JSON, retrying what a later attempt may fix; else ApiError."""
         query = list(params)
-        if self.organization_id:
-            query.append(("organization_id", self.organization_id))
         attempt = 0
         while True:
             try:

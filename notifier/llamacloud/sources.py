@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from urllib.parse import quote
 
 from notifier.core.models import Job
 from notifier.core.statuses import ENDPOINTS, SourceType
-from notifier.llamacloud.client import LlamaCloudClient
+from notifier.llamacloud.client import ApiError, LlamaCloudClient
 from notifier.llamacloud.parsing import Logger, MalformedResponse, parse_page
 
 V2_PATHS = {s.value: ENDPOINTS[s] for s in (SourceType.EXTRACT_V2, SourceType.PARSE_V2)}
@@ -25,11 +26,15 @@ async def list_v2(
     created_at_on_or_before: str | None = None,
     status: str | None = None,
     job_ids: Sequence[str] = (),
+    job_ids_repeated: bool = True,
     configuration_id: str | None = None,
     page_size: int = 100,
     log: Logger | None = None,
 ) -> AsyncIterator[list[Job]]:
-    """Each page's jobs, following `next_page_token` until the last page."""
+    """Each page's jobs, following `next_page_token` until the last page.
+
+    `job_ids` go as one key per id, or as one comma-separated value (`job_ids_repeated=False`).
+    """
     base: list[tuple[str, str]] = [("page_size", str(page_size))]
     for key, value in (
         ("project_id", project_id),
@@ -37,10 +42,14 @@ async def list_v2(
         ("created_at_on_or_before", created_at_on_or_before),
         ("status", status),
         ("configuration_id", configuration_id),
+        ("organization_id", client.organization_id),
     ):
-        if value is not None:
+        if value:
             base.append((key, value))
-    base += [("job_ids", job_id) for job_id in job_ids]
+    if job_ids_repeated:
+        base += [("job_ids", job_id) for job_id in job_ids]
+    elif job_ids:
+        base.append(("job_ids", ",".join(job_ids)))
     token: str | None = None
     seen_tokens: set[str] = set()
     for _ in range(_MAX_PAGES):
@@ -72,26 +81,73 @@ def id_batches(job_ids: Sequence[str], batch_size: int) -> list[list[str]]:
     return batches
 
 
+@dataclass
+class JobIdsEncoding:
+    """How this API reads a list of `job_ids`, learned from its answers.
+
+    The API pages say only "array of string". LlamaCloud's SDK sends one comma-separated
+    value; a server that reads an OpenAPI array wants the key repeated, and reads the comma
+    form as one id that matches nothing. So: comma first, and a batch of several ids whose
+    first page matches none of them (or that is refused) is asked again with the key repeated.
+    Whichever form found a job is kept for the rest of the run.
+    """
+
+    repeated: bool | None = None
+
+
+_REJECTED = (400, 422)
+
+
 async def iter_v2_by_ids(
     client: LlamaCloudClient,
     source: str,
     job_ids: Sequence[str],
     *,
     project_id: str | None,
+    encoding: JobIdsEncoding | None = None,
     batch_size: int = 100,
     log: Logger | None = None,
 ) -> AsyncIterator[list[Job]]:
     """The current state of these jobs through the `job_ids` filter, a page at a time."""
-    for batch in id_batches(job_ids, batch_size):
-        async for page in list_v2(
+    encoding = encoding or JobIdsEncoding()
+
+    def pages(batch: list[str], repeated: bool) -> AsyncIterator[list[Job]]:
+        return list_v2(
             client,
             source,
             project_id=project_id,
             job_ids=batch,
+            job_ids_repeated=repeated,
             page_size=min(100, max(len(batch), 1)),
             log=log,
-        ):
+        )
+
+    for batch in id_batches(job_ids, batch_size):
+        if encoding.repeated is not None or len(batch) == 1 or any("," in i for i in batch):
+            async for page in pages(batch, encoding.repeated is not False):
+                yield page
+            continue
+        # Not known yet: the comma form's first page tells, then the repeated form is tried.
+        wanted = set(batch)
+        probe = pages(batch, False)
+        try:
+            first = await anext(probe, None)
+        except ApiError as exc:
+            if exc.status not in _REJECTED:
+                raise
+            first = None
+        if first is not None and any(job.job_id in wanted for job in first):
+            encoding.repeated = False
+            yield first
+            async for page in probe:
+                yield page
+            continue
+        found = False
+        async for page in pages(batch, True):
+            found = found or any(job.job_id in wanted for job in page)
             yield page
+        if found:
+            encoding.repeated = True
 
 
 async def list_v1(

@@ -99,7 +99,7 @@ class Poller:
             notify_new=state.baseline_done or self.options.initial_sync == "notify",
             ceiling=format_ts(started),
             # Known running jobs: what a v2 refresh re-reads if discovery does not return them.
-            active=self.store.active_job_ids(target.source, target.project_id) if v2 else (),
+            active=self.store.active_job_ids(target.source, target.scope) if v2 else (),
         )
         try:
             if v2:
@@ -143,8 +143,13 @@ class Poller:
         """Jobs created since `since`, newest first, stopping early on the cheap path."""
         target = cycle.target
         for status in target.statuses or (None,):
+            order = NewestFirst()
             async for page in self._list(target, status=status, low=format_ts(since)):
-                stop = cheap and self._known_and_old(target.source, page, watermark)
+                stop = (
+                    cheap
+                    and order.holds(page)
+                    and self._known_and_old(target.source, page, watermark)
+                )
                 cycle.add(page)
                 if stop:
                     # Newest first: past the watermark, a page of nothing but known jobs means
@@ -157,7 +162,7 @@ class Poller:
         target = cycle.target
         if not cycle.unseen_active:
             return
-        summary = self.store.active_summary(target.source, target.project_id)
+        summary = self.store.active_summary(target.source, target.scope)
         listable = set(STATUSES[SourceType(target.source)])
         plan = choose_refresh(
             len(cycle.unseen_active),
@@ -230,6 +235,28 @@ FLUSH_AT = 1000
 streams through memory in parts of this size instead of holding the whole window."""
 
 
+class NewestFirst:
+    """Whether a listing has come newest first so far, as discovery's early stop assumes.
+
+    Only the extract page (001) promises that order; the parse page (003) says nothing. So
+    the order is checked, not trusted: every job dated, none newer than the one before, and
+    at least two seen.
+    """
+
+    def __init__(self) -> None:
+        self.last: str | None = None
+        self.seen = 0
+        self.broken = False
+
+    def holds(self, page: Iterable[Job]) -> bool:
+        for job in page:
+            if job.created_at is None or (self.last is not None and job.created_at > self.last):
+                self.broken = True
+            self.last = job.created_at
+            self.seen += 1
+        return not self.broken and self.seen >= 2
+
+
 class _Cycle:
     """The jobs of one cycle as they arrive: diffed and committed in parts, the scope's state
     (watermark, cycle count) last. An ordinary cycle fits in one part, one transaction."""
@@ -250,6 +277,7 @@ class _Cycle:
         self.ceiling = ceiling
         self.pending: dict[str, Job] = {}
         self.newest: str | None = None
+        self.undated = False  # a job without created_at was seen
         self.result = CycleResult(target=target.key)
         self.unseen_active = set(active)  # shrinks as pages arrive; the refresh reads the rest
         self.log = log.bind(source=target.name, scope=target.scope or None)
@@ -263,7 +291,9 @@ class _Cycle:
             else:
                 self.pending.setdefault(job.job_id, job)
             self.unseen_active.discard(job.job_id)
-            if job.created_at and (self.newest is None or job.created_at > self.newest):
+            if not job.created_at:
+                self.undated = True
+            elif self.newest is None or job.created_at > self.newest:
                 self.newest = job.created_at
         if len(self.pending) >= FLUSH_AT:
             self._commit(final=False)
@@ -272,6 +302,14 @@ class _Cycle:
         """Commit the last part with the scope's state; the cycle's result."""
         self._commit(final=True)
         return self.result
+
+    def _watermark(self) -> str | None:
+        """The newest created_at seen (never past the cycle's start). Jobs the API dates not
+        at all date from the cycle's start instead: without a watermark every cycle would
+        list the whole lookback window again."""
+        if self.newest is not None:
+            return min(self.newest, self.ceiling)
+        return self.ceiling if self.undated else None
 
     def _commit(self, *, final: bool) -> None:
         now = format_ts(self.poller.clock())
@@ -299,11 +337,13 @@ class _Cycle:
                 now=now,
                 rows=rows,
                 events=routed,
-                watermark=None if self.newest is None else min(self.newest, self.ceiling),
+                watermark=self._watermark(),
                 baseline_done=True,
             )
         else:
-            queued = self.store.commit_jobs(now=now, rows=rows, events=routed)
+            queued = self.store.commit_jobs(
+                scope=self.target.scope, now=now, rows=rows, events=routed
+            )
         for event, _ in routed:
             self.log.info(
                 "transition",

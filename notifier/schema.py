@@ -100,4 +100,14 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         );
         """,
     ),
+    (
+        "the scope that polls each job",
+        # A job is refreshed by the scope that listed it, not by the project its item names:
+        # an item may carry another project id, or none.
+        """
+        ALTER TABLE jobs ADD COLUMN poll_scope TEXT;
+        DROP INDEX jobs_active;
+        CREATE INDEX jobs_active ON jobs (source, poll_scope) WHERE terminal = 0;
+        """,
+    ),
 )

@@ -116,28 +116,25 @@ class Store(OutboxMixin):
             for row in self.db.query("SELECT * FROM source_state ORDER BY name, scope")
         ]
 
-    def active_job_ids(self, source: str, project_id: str | None) -> list[str]:
-        """Ids of the jobs last seen in a non-terminal status: what a cheap cycle refreshes."""
-        if project_id is None:
-            sql, args = "SELECT job_id FROM jobs WHERE source = ? AND terminal = 0", [source]
-        else:
-            sql = "SELECT job_id FROM jobs WHERE source = ? AND project_id = ? AND terminal = 0"
-            args = [source, project_id]
-        return [row[0] for row in self.conn.execute(sql, args)]
+    def active_job_ids(self, source: str, scope: str) -> list[str]:
+        """Ids of the jobs last seen in a non-terminal status by this scope: what a cheap cycle
+        refreshes. Rows from before scopes were recorded belong to every scope."""
+        sql = (
+            "SELECT job_id FROM jobs WHERE source = ? AND terminal = 0 "
+            "AND (poll_scope = ? OR poll_scope IS NULL)"
+        )
+        return [row[0] for row in self.conn.execute(sql, [source, scope])]
 
     def active_summary(
-        self, source: str, project_id: str | None
+        self, source: str, scope: str
     ) -> list[tuple[str, int, str | None, str | None]]:
-        """(status, count, oldest created_at, newest created_at) of the non-terminal jobs."""
+        """(status, count, oldest created_at, newest created_at) of the scope's active jobs."""
         sql = (
             "SELECT status, count(*), min(created_at), max(created_at) FROM jobs "
-            "WHERE source = ? AND terminal = 0"
+            "WHERE source = ? AND terminal = 0 AND (poll_scope = ? OR poll_scope IS NULL) "
+            "GROUP BY status"
         )
-        args: list[str] = [source]
-        if project_id is not None:
-            sql += " AND project_id = ?"
-            args.append(project_id)
-        return [tuple(row) for row in self.conn.execute(sql + " GROUP BY status", args)]
+        return [tuple(row) for row in self.conn.execute(sql, [source, scope])]
 
     def load_rows(self, source: str, job_ids: Iterable[str]) -> dict[str, SnapshotRow]:
         """The snapshot rows of these jobs, read in chunks so no query grows unbounded."""
@@ -184,7 +181,7 @@ class Store(OutboxMixin):
         outbox rows were queued.
         """
         with self.transaction() as conn:
-            queued = self._write_jobs(conn, now, rows, events)
+            queued = self._write_jobs(conn, now, scope, rows, events)
             conn.execute(
                 "INSERT INTO source_state (name, scope, baseline_done, watermark, cycles, "
                 "last_poll_at, last_success_at, last_error) VALUES (?, ?, ?, ?, 1, ?, ?, NULL) "
@@ -201,6 +198,7 @@ class Store(OutboxMixin):
     def commit_jobs(
         self,
         *,
+        scope: str,
         now: str,
         rows: Sequence[SnapshotRow],
         events: Sequence[tuple[Event, Sequence[Route]]],
@@ -212,25 +210,27 @@ class Store(OutboxMixin):
         with the cycle's last part, so a crash in between repeats the listing, never skips it.
         """
         with self.transaction() as conn:
-            return self._write_jobs(conn, now, rows, events)
+            return self._write_jobs(conn, now, scope, rows, events)
 
     def _write_jobs(
         self,
         conn: sqlite3.Connection,
         now: str,
+        scope: str,
         rows: Sequence[SnapshotRow],
         events: Sequence[tuple[Event, Sequence[Route]]],
     ) -> int:
-        """The snapshot upserts, the new events and their outbox rows; returns rows queued."""
+        """The snapshot upserts (owned by `scope`), the new events and their outbox rows;
+        returns how many outbox rows were queued."""
         conn.executemany(
             "INSERT INTO jobs (source, job_id, status, project_id, created_at, updated_at, "
-            "status_since, transitions, stuck_notified, terminal) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "status_since, transitions, stuck_notified, terminal, poll_scope) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (source, job_id) DO UPDATE SET status = excluded.status, "
             "project_id = excluded.project_id, created_at = excluded.created_at, "
             "updated_at = excluded.updated_at, status_since = excluded.status_since, "
             "transitions = excluded.transitions, stuck_notified = excluded.stuck_notified, "
-            "terminal = excluded.terminal",
+            "terminal = excluded.terminal, poll_scope = excluded.poll_scope",
             [
                 (
                     r.source,
@@ -243,6 +243,7 @@ class Store(OutboxMixin):
                     r.transitions,
                     int(r.stuck_notified),
                     int(is_terminal(r.status)),
+                    scope,
                 )
                 for r in rows
             ],

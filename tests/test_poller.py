@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
 from notifier.core.rules import Rule, When
 from notifier.core.statuses import SourceType
@@ -18,6 +19,7 @@ from notifier.simulator import Simulator, start_simulator
 from notifier.simulator.app import Fault
 from notifier.simulator.state import JobStore
 from notifier.store import Store
+from tests.harness import serve
 
 KEY = "poller-test-key"
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -233,7 +235,7 @@ class TestEvents:
             "unknown",
             "extract.quarantined",
         )
-        assert rig.store.active_job_ids("extract_v2", None) == [job]
+        assert rig.store.active_job_ids("extract_v2", "") == [job]
 
     async def test_several_projects_with_one_key(self, rig: Rig) -> None:
         """Each project is its own scope; events carry their project."""
@@ -291,7 +293,7 @@ class TestBaseline:
             await rig.poller().poll(EXTRACT)
         state = rig.store.source_state("extract_v2", "")
         assert not state.baseline_done and state.last_error and "HTTP 500" in state.last_error
-        assert rig.store.active_job_ids("extract_v2", None) == []
+        assert rig.store.active_job_ids("extract_v2", "") == []
         result = await rig.poller().poll(EXTRACT)  # now it succeeds: a silent baseline
         assert result.events == [] and rig.store.source_state("extract_v2", "").baseline_done
 
@@ -352,7 +354,7 @@ class TestLongCycles:
         poller = rig.poller()
         with pytest.raises(ApiError):
             await poller.poll(EXTRACT)
-        assert parts == [100] and len(rig.store.active_job_ids("extract_v2", None)) == 100
+        assert parts == [100] and len(rig.store.active_job_ids("extract_v2", "")) == 100
         rig.sim.jobs.set_status(ids[0], "COMPLETED")  # recorded by the failed part
         rig.clock.now += timedelta(seconds=30)
         baseline = await poller.poll(EXTRACT)
@@ -362,3 +364,114 @@ class TestLongCycles:
         rig.clock.now += timedelta(seconds=30)
         (event,) = (await poller.poll(EXTRACT)).events
         assert (event.job_id, event.from_status, event.to_status) == (ids[1], "RUNNING", "FAILED")
+
+
+class LiteralApi:
+    """GET /api/v2/parse written from the API page alone, with the liberties the page leaves:
+    it ignores `project_id`, may list oldest first, may cap `page_size`, may leave out the
+    optional `created_at`. It still filters by creation date, status and `job_ids`."""
+
+    def __init__(self, *, newest_first: bool = True, page_cap: int = 100, dated: bool = True):
+        self.newest_first = newest_first
+        self.page_cap = page_cap
+        self.dated = dated
+        self.jobs: dict[str, tuple[str, datetime]] = {}  # id -> (status, created_at)
+        self.queries: list[dict[str, str]] = []
+
+    async def handle(self, request: web.Request) -> web.Response:
+        query = request.query
+        self.queries.append(dict(query))
+        ids = {i for value in query.getall("job_ids", []) for i in value.split(",")}
+        low = query.get("created_at_on_or_after")
+        listed = [
+            (job_id, status, created)
+            for job_id, (status, created) in self.jobs.items()
+            if (not ids or job_id in ids)
+            and (low is None or created >= datetime.fromisoformat(low))
+            and query.get("status", status) == status
+        ]
+        listed.sort(key=lambda job: job[2], reverse=self.newest_first)
+        start = int(query.get("page_token", "0"))
+        size = min(int(query.get("page_size", "100")), self.page_cap)
+        items: list[dict[str, object]] = [
+            {"id": job_id, "status": status, "project_id": "prj-somewhere-else"}
+            for job_id, status, _ in listed[start : start + size]
+        ]
+        if self.dated:
+            for item, (_, _, created) in zip(items, listed[start:], strict=False):
+                item["created_at"] = created.isoformat().replace("+00:00", "Z")
+        more = start + size < len(listed)
+        return web.json_response(
+            {"items": items, "next_page_token": str(start + size) if more else None}
+        )
+
+
+@pytest.fixture
+async def literal(tmp_path: Path) -> AsyncIterator[tuple[LiteralApi, Poller, Clock]]:
+    api = LiteralApi()
+    app = web.Application()
+    app.router.add_get("/api/v2/parse", api.handle)
+    runner, url = await serve(app)
+    clock = Clock()
+    client = LlamaCloudClient(url, KEY, max_requests_per_second=1000, rng=random.Random(0))
+    options = PollOptions(lookback=timedelta(days=1), overlap=timedelta(minutes=5))
+    rules = [Rule("all", When(), ("hook",))]
+    yield api, Poller(client, Store(tmp_path / "l.db"), rules, options, clock=clock), clock
+    await client.close()
+    await runner.cleanup()
+
+
+PARSE = PollTarget(name="parse_v2", source="parse_v2", scope="prj-a", project_id="prj-a")
+
+
+class TestLiteralApi:
+    async def test_running_jobs_naming_another_project_are_still_refreshed(
+        self, literal: tuple[LiteralApi, Poller, Clock]
+    ) -> None:
+        """The scope that listed a job refreshes it, whatever project its item names."""
+        api, poller, clock = literal
+        api.jobs["pjb-old"] = ("RUNNING", T0 - timedelta(hours=3))
+        api.jobs["pjb-new"] = ("COMPLETED", T0)
+        await poller.poll(PARSE)
+        api.jobs["pjb-old"] = ("COMPLETED", T0 - timedelta(hours=3))
+        clock.now += timedelta(minutes=10)
+        (event,) = (await poller.poll(PARSE)).events
+        assert (event.job_id, event.to_status, event.project_id) == (
+            "pjb-old",
+            "COMPLETED",
+            "prj-somewhere-else",
+        )
+
+    async def test_discovery_reads_on_when_the_listing_is_not_newest_first(
+        self, literal: tuple[LiteralApi, Poller, Clock]
+    ) -> None:
+        """Oldest first in pages of 10: the known first page does not end discovery."""
+        api, poller, clock = literal
+        api.newest_first, api.page_cap = False, 10
+        for i in range(30):
+            api.jobs[f"pjb-{i:02d}"] = ("COMPLETED", T0 - timedelta(minutes=4, seconds=i))
+        await poller.poll(PARSE)
+        clock.now += timedelta(seconds=30)
+        api.jobs["pjb-late"] = ("PENDING", T0 + timedelta(seconds=10))
+        (event,) = (await poller.poll(PARSE)).events
+        assert (event.job_id, event.to_status) == ("pjb-late", "PENDING")
+        api.newest_first = True
+        api.jobs["pjb-later"] = ("PENDING", T0 + timedelta(seconds=20))
+        clock.now += timedelta(seconds=30)
+        api.queries.clear()
+        (event,) = (await poller.poll(PARSE)).events
+        assert event.job_id == "pjb-later"
+        assert len(api.queries) == 1 + 1  # newest first again: one page, then the active id
+
+    async def test_undated_jobs_still_move_the_watermark(
+        self, literal: tuple[LiteralApi, Poller, Clock]
+    ) -> None:
+        """Items without created_at: the next cycle lists since the last one, not the lookback."""
+        api, poller, clock = literal
+        api.dated = False
+        api.jobs["pjb-1"] = ("COMPLETED", T0 - timedelta(hours=20))
+        await poller.poll(PARSE)
+        clock.now += timedelta(minutes=1)
+        await poller.poll(PARSE)
+        low = datetime.fromisoformat(api.queries[-1]["created_at_on_or_after"])
+        assert low == T0 - timedelta(minutes=5)

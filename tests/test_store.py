@@ -55,15 +55,16 @@ def commit(store: Store, rows: list[SnapshotRow], events: list[tuple[Event, list
 class TestSchema:
     def test_migrations_are_recorded_and_wal_is_on(self, store: Store, tmp_path: Path) -> None:
         """A new file is created with its folder, migrated, and journaled in WAL mode."""
-        assert store.schema_version() == 3
+        assert store.schema_version() == 4
         assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         store.close()
         again = Store(tmp_path / "sub" / "notifier.db")
-        assert again.schema_version() == 3
+        assert again.schema_version() == 4
         assert [r[0] for r in again.conn.execute("SELECT version FROM schema_migrations")] == [
             1,
             2,
             3,
+            4,
         ]
 
 
@@ -80,7 +81,7 @@ class TestCommitCycle:
         assert store.list_events()[0].job == {"id": "ext-1", "weird": ["kept"]}
         state = store.source_state("extract_v2", "")
         assert state.baseline_done and state.watermark == NOW and state.cycles == 1
-        assert store.active_job_ids("extract_v2", None) == ["ext-1"]
+        assert store.active_job_ids("extract_v2", "") == ["ext-1"]
 
     def test_replayed_event_is_not_queued_twice(self, store: Store) -> None:
         """The same event id committed again (a replayed cycle) adds no outbox row."""
@@ -101,7 +102,17 @@ class TestCommitCycle:
         """A job seen COMPLETED is no longer refreshed."""
         commit(store, [snapshot("ext-1", "RUNNING"), snapshot("ext-2", "PENDING")], [])
         commit(store, [snapshot("ext-1", "COMPLETED")], [])
-        assert store.active_job_ids("extract_v2", "prj-1") == ["ext-2"]
+        assert store.active_job_ids("extract_v2", "") == ["ext-2"]
+
+    def test_active_jobs_belong_to_the_scope_that_listed_them(self, store: Store) -> None:
+        """Whatever project the item names; rows from before scopes were kept go to every one."""
+        store.commit_jobs(scope="prj-a", now=NOW, rows=[snapshot("ext-a", "RUNNING")], events=[])
+        store.commit_jobs(scope="prj-b", now=NOW, rows=[snapshot("ext-b", "RUNNING")], events=[])
+        store.conn.execute("UPDATE jobs SET poll_scope = NULL WHERE job_id = 'ext-b'")
+        store.commit_jobs(scope="prj-b", now=NOW, rows=[snapshot("ext-c", "RUNNING")], events=[])
+        assert sorted(store.active_job_ids("extract_v2", "prj-a")) == ["ext-a", "ext-b"]
+        assert sorted(store.active_job_ids("extract_v2", "prj-b")) == ["ext-b", "ext-c"]
+        assert [s[:2] for s in store.active_summary("extract_v2", "prj-a")] == [("RUNNING", 2)]
 
 
 class TestOutbox:

@@ -80,7 +80,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from notifier.errors import AlreadyRunning, StoreError  # noqa: PLC0415 -- keep --help fast
+    from notifier.errors import (  # noqa: PLC0415 -- keep --help fast
+        AlreadyRunning,
+        ListenError,
+        StoreError,
+    )
     from notifier.settings import ConfigError  # noqa: PLC0415
 
     try:
@@ -88,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"notifier: invalid configuration:\n{exc}", file=sys.stderr)
         return EXIT_CONFIG
-    except (StoreError, AlreadyRunning) as exc:
+    except (StoreError, AlreadyRunning, ListenError) as exc:
         print(f"notifier: {exc}", file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:

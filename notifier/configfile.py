@@ -144,17 +144,27 @@ def _url_secrets(url: str, *, whole: bool) -> list[str]:
     found += [p for p in (parts.password,) if p]
     if parts.username and len(parts.username) >= 6:  # short names are words, not secrets
         found.append(parts.username)
-    found += [
-        v for k, v in parse_qsl(parts.query) if k.lower() not in ("to", "from", "format", "mode")
-    ]
+    found += [v for k, v in parse_qsl(parts.query) if k.lower() not in _PLAIN_QUERY_KEYS]
     if whole:
         host = parts.netloc.rpartition("@")[2].split(":")[0]  # as written: tokens keep case
-        if parts.scheme not in ("http", "https", "mailto", "mailtos"):
-            found.append(host)  # slack://TokenA/... keeps a token where the host would be
+        # slack://TokenA/... keeps a token where the host would be; a dotted name or address
+        # (json://127.0.0.1) is a place, and masking it would blank it in every log line.
+        if parts.scheme not in ("http", "https", "mailto", "mailtos") and _is_token(host):
+            found.append(host)
         # Path tokens, but not plain words such as `services` that would blank every log line.
         found += [
             seg
             for seg in parts.path.split("/")
-            if seg and not seg.startswith("#") and not re.fullmatch(r"[a-z]+", seg)
+            if seg and not seg.startswith("#") and not re.fullmatch(r"[a-z]{1,15}", seg)
         ]
     return found
+
+
+# Query keys of apprise URLs whose values are addresses or options, not credentials.
+_PLAIN_QUERY_KEYS = frozenset(
+    {"to", "from", "cc", "bcc", "format", "mode", "smtp", "port", "name", "verify", "overflow"}
+)
+
+
+def _is_token(host: str) -> bool:
+    return bool(host) and "." not in host and host.lower() != "localhost" and ":" not in host

@@ -200,7 +200,7 @@ class Daemon:
         self.targets = build_targets(settings)
         self.windows = build_windows(settings)
         self.metrics = Metrics()
-        self.metrics.watch_outbox(self.store.outbox_counts)
+        self.metrics.watch_outbox(self.store.outbox_counts, settings.channels)
         api = settings.llamacloud
         self.client = LlamaCloudClient(
             api.base_url,

@@ -186,11 +186,13 @@ class OutboxWorker:
         limiter = self.limiters.get(name)
         if limiter is not None:
             await limiter.wait()
+        # Targets every row of the unit reached already (a channel of several URLs).
+        done = frozenset.intersection(*(d.accepted for d in unit))
         try:
             if first.group_key is not None and hasattr(channel, "send_group"):
-                status = await channel.send_group([d.event for d in unit], first.rule)
+                status = await channel.send_group([d.event for d in unit], first.rule, done)
             else:
-                status = await channel.send(event, first.rule)
+                status = await channel.send(event, first.rule, done)
         except DeliveryError as exc:
             reason = redact(str(exc))
             for delivery in unit:
@@ -234,6 +236,7 @@ class OutboxWorker:
             error=reason,
             status=status,
             next_attempt_at=None if next_at is None else format_ts(next_at),
+            accepted=delivery.accepted | (error.accepted if error is not None else frozenset()),
         )
         if next_at is None:
             attempt_log.error("dead_lettered", reason=reason, status=status, retryable=retryable)

@@ -10,3 +10,7 @@ class StoreError(Exception):
 
 class AlreadyRunning(Exception):
     """Another notifier process holds the store; running a second would double-send."""
+
+
+class ListenError(Exception):
+    """The status server cannot take its address (in use, or not this host's)."""

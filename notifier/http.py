@@ -18,6 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from notifier.core.render import event_record, iso_ms
 from notifier.core.timestamps import format_ts, parse_ts
 from notifier.durations import parse_duration
+from notifier.errors import ListenError
 from notifier.logs import redact
 from notifier.metrics import Metrics
 from notifier.store import Store
@@ -254,5 +255,10 @@ th {{ background: #f3f3f3; }}
 async def start_server(app: web.Application, host: str, port: int) -> web.AppRunner:
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, host, port).start()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        reason = exc.strerror or str(exc)
+        raise ListenError(f"http.listen {host}:{port}: cannot listen there ({reason})") from None
     return runner

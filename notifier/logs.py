@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import threading
 from collections.abc import Iterable, MutableMapping
 from typing import Any, TextIO
 
@@ -26,6 +27,32 @@ def register_secrets(values: Iterable[str]) -> None:
     _secrets.update(v for v in values if v and len(v) >= _MIN_SECRET)
     ordered = sorted(_secrets, key=len, reverse=True)
     _pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
+
+
+# structlog's lines and the library loggers' lines (apprise logs from worker threads) share
+# one stream; one lock around each whole line keeps them from splicing into each other.
+_WRITE_LOCK = threading.RLock()
+
+
+class _LineLogger:
+    """structlog's output: one whole line per call, under the shared lock."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+
+    def msg(self, message: str) -> None:
+        with _WRITE_LOCK:
+            self._out.write(message + "\n")
+            self._out.flush()
+
+    log = debug = info = warn = warning = error = critical = exception = fatal = msg
+
+
+class _SharedLockHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The library loggers' handler, writing under the same lock as structlog."""
+
+    def createLock(self) -> None:
+        self.lock = _WRITE_LOCK
 
 
 def _generic(match: re.Match[str]) -> str:
@@ -88,11 +115,11 @@ def configure_logging(
     structlog.configure(
         processors=[*shared, *tail, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(out),
+        logger_factory=lambda *_: _LineLogger(out),
         cache_logger_on_first_use=False,
     )
     # Library loggers (aiohttp, apscheduler, apprise) go through the same redaction.
-    handler = logging.StreamHandler(out)
+    handler = _SharedLockHandler(out)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -19,14 +19,18 @@ _DELAYS = (0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600)
 class _OutboxDepth(Collector):
     """Outbox rows per channel and state, read from the store at scrape time."""
 
-    def __init__(self, counts: Callable[[], dict[tuple[str, str], int]]) -> None:
+    def __init__(
+        self, counts: Callable[[], dict[tuple[str, str], int]], channels: Iterable[str]
+    ) -> None:
         self._counts = counts
+        # An empty outbox reads 0, not "no data": every channel has a pending and a dead sample.
+        self._zeros = {(channel, state): 0 for channel in channels for state in ("pending", "dead")}
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         family = GaugeMetricFamily(
             "notifier_outbox_rows", "Outbox rows by channel and state", labels=["channel", "state"]
         )
-        for (channel, state), count in sorted(self._counts().items()):
+        for (channel, state), count in sorted({**self._zeros, **self._counts()}.items()):
             if state != "delivered":
                 family.add_metric([channel, state], count)
         yield family
@@ -80,8 +84,10 @@ class Metrics:
             registry=r,
         )
 
-    def watch_outbox(self, counts: Callable[[], dict[tuple[str, str], int]]) -> None:
-        self.registry.register(_OutboxDepth(counts))
+    def watch_outbox(
+        self, counts: Callable[[], dict[tuple[str, str], int]], channels: Iterable[str] = ()
+    ) -> None:
+        self.registry.register(_OutboxDepth(counts, channels))
 
     def api_response(self, path: str, status: int | None, _seconds: float) -> None:
         code = "error" if status is None else str(status)

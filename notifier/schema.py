@@ -110,4 +110,11 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         CREATE INDEX jobs_active ON jobs (source, poll_scope) WHERE terminal = 0;
         """,
     ),
+    (
+        "the targets of a channel that accepted a row",
+        # An apprise channel of several URLs: a retry goes only to those that did not accept.
+        """
+        ALTER TABLE outbox ADD COLUMN accepted TEXT;
+        """,
+    ),
 )

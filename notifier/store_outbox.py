@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +31,7 @@ class Delivery:
     last_status: int | None
     delivered_at: str | None
     group_key: str | None = None
+    accepted: frozenset[int] = frozenset()  # targets of the channel that took it already
 
 
 class OutboxMixin:
@@ -43,12 +44,29 @@ class OutboxMixin:
 
     _DELIVERY_COLUMNS = (
         "o.id, e.body, o.channel, o.rule, o.state, o.attempts, o.created_at, "
-        "o.next_attempt_at, o.last_error, o.last_status, o.delivered_at, o.group_key"
+        "o.next_attempt_at, o.last_error, o.last_status, o.delivered_at, o.group_key, "
+        "o.accepted"
     )
 
     @staticmethod
     def _delivery(row: Sequence[Any]) -> Delivery:
-        return Delivery(row[0], event_from_json(row[1]), *row[2:])
+        accepted = frozenset(int(i) for i in row[12].split(",")) if row[12] else frozenset()
+        channel, rule, state, attempts, created, due, error, status, delivered, group = row[2:12]
+        return Delivery(
+            row[0],
+            event_from_json(row[1]),
+            channel,
+            rule,
+            state,
+            attempts,
+            created,
+            due,
+            error,
+            status,
+            delivered,
+            group,
+            accepted,
+        )
 
     def due_deliveries(self, channel: str, now: str, limit: int) -> list[Delivery]:
         """Pending rows due now, oldest first, at most one per job.
@@ -140,14 +158,18 @@ class OutboxMixin:
         error: str,
         status: int | None,
         next_attempt_at: str | None,
+        accepted: Collection[int] = (),
     ) -> None:
-        """Count a failed attempt: retry at `next_attempt_at`, or dead-letter when it is None."""
+        """Count a failed attempt: retry at `next_attempt_at`, or dead-letter when it is None.
+        `accepted`: the channel's targets that have taken the row so far."""
         state = PENDING if next_attempt_at is not None else DEAD
+        taken = ",".join(str(i) for i in sorted(accepted)) or None
         with self.transaction() as conn:
             conn.execute(
                 "UPDATE outbox SET state = ?, attempts = attempts + 1, last_error = ?, "
-                "last_status = ?, next_attempt_at = coalesce(?, next_attempt_at) WHERE id = ?",
-                (state, error[:2000], status, next_attempt_at, delivery_id),
+                "last_status = ?, next_attempt_at = coalesce(?, next_attempt_at), "
+                "accepted = ? WHERE id = ?",
+                (state, error[:2000], status, next_attempt_at, taken, delivery_id),
             )
 
     def list_deliveries(

@@ -341,3 +341,80 @@ async def test_endless_failure_is_dead_lettered_with_reason(
     (dead,) = store.list_deliveries(state="dead")
     assert dead.attempts == 4 and "503" in (dead.last_error or "")
     assert "XXXXXXXXXXXXXXXXXXXXXXXX" not in (dead.last_error or "")
+
+
+class JsonTarget:
+    """A loopback target for apprise's json:// plugin; each path answers its own status."""
+
+    def __init__(self) -> None:
+        self.answers: dict[str, list[int]] = {}
+        self.requests: list[str] = []
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.requests.append(request.path)
+        script = self.answers.get(request.path, [])
+        status = script.pop(0) if script else 200
+        return web.Response(status=status, text="scripted")
+
+
+@pytest.fixture
+async def json_target() -> AsyncIterator[tuple[JsonTarget, str]]:
+    target = JsonTarget()
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", target.handle)
+    runner, base = await serve(app)
+    yield target, base.replace("http://", "json://")
+    await runner.cleanup()
+
+
+async def test_one_failing_url_neither_blocks_nor_repeats_the_others(
+    smtp: tuple[Mailbox, int], json_target: tuple[JsonTarget, str], tmp_path: Path
+) -> None:
+    """A channel of a failing URL and an email: the email goes out once, on the first attempt;
+    the retries go only to the URL that failed, until it accepts."""
+    mailbox, port = smtp
+    target, base = json_target
+    target.answers["/down"] = [500, 500]
+    channel = AppriseTarget(
+        "both",
+        [
+            f"{base}/down",
+            f"mailto://127.0.0.1:{port}?from=notifier@example.com&to=oncall@example.com",
+        ],
+    )
+    store = Store(tmp_path / "n.db")
+    queue(store, [failed_event(1)], Route("failures", "both"), now_text())
+    await run_until(worker(store, channel), lambda: store.list_deliveries(state="delivered"))
+    (row,) = store.list_deliveries(state="delivered")
+    assert row.attempts == 3 and target.requests == ["/down"] * 3
+    assert len(mailbox.messages) == 1
+
+
+@pytest.mark.parametrize("status", [408, 409, 425])
+async def test_not_now_answers_are_retried(
+    status: int, json_target: tuple[JsonTarget, str]
+) -> None:
+    """SPEC section 4: 408, 409, 425 (and 429) are not permanent, for apprise targets too."""
+    target, base = json_target
+    target.answers["/busy"] = [status]
+    with pytest.raises(DeliveryError) as caught:
+        await AppriseTarget("busy", [f"{base}/busy"]).send(failed_event(), "r")
+    assert caught.value.status == status and caught.value.retryable
+
+
+async def test_concurrent_failures_keep_their_own_reasons(
+    json_target: tuple[JsonTarget, str],
+) -> None:
+    """A 400 and a 500 failing at the same moment on two channels: each names its own."""
+    target, base = json_target
+    target.answers["/bad"] = [400] * 8
+    target.answers["/broken"] = [500] * 8
+    bad, broken = AppriseTarget("bad", [f"{base}/bad"]), AppriseTarget("broken", [f"{base}/broken"])
+    outcomes = await asyncio.gather(
+        *(c.send(failed_event(n), "r") for n in range(8) for c in (bad, broken)),
+        return_exceptions=True,
+    )
+    for index, outcome in enumerate(outcomes):
+        assert isinstance(outcome, DeliveryError)
+        expected = 400 if index % 2 == 0 else 500
+        assert (outcome.status, outcome.retryable) == (expected, expected == 500), outcome

@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -291,3 +292,29 @@ def test_mute_list_unmute(tmp_path: Path) -> None:
     assert run("mute", "--rule", "nope").returncode == 2
     assert run("unmute", "--channel", "hook").stdout.strip() == "removed 1 mute"
     assert run("mute", "--list").stdout.strip() == "(no active mutes)"
+
+
+def test_a_taken_http_port_is_a_clear_error(tmp_path: Path) -> None:
+    """`run` whose http.listen is taken exits 1 naming the address, without a traceback."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = write_config(
+            tmp_path / "config.yaml",
+            "http://127.0.0.1:9",
+            "http://127.0.0.1:9/hook",
+            http={"enabled": True, "listen": f"127.0.0.1:{port}"},
+        )
+        result = subprocess.run(
+            [sys.executable, "-m", "notifier", "run", "--config", str(config)],
+            capture_output=True,
+            text=True,
+            env=daemon_env(),
+            cwd=REPO,
+            timeout=60,
+            check=False,
+        )
+    assert result.returncode == 1
+    assert f"http.listen 127.0.0.1:{port}: cannot listen there" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout

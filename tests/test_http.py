@@ -86,7 +86,9 @@ async def test_metrics_and_api_reflect_transitions(
     assert metric(text, "notifier_api_requests_total", endpoint="/api/v2/extract", code="200") >= 3
     assert metric(text, "notifier_poll_duration_seconds_count", source="parse_v2") >= 3
     assert metric(text, "notifier_detection_delay_seconds_count", source="extract_v2") >= 2
-    assert "notifier_outbox_rows" in text
+    # Everything delivered: the outbox depth reads 0, not "no data".
+    assert 'notifier_outbox_rows{channel="hook",state="pending"} 0.0' in text
+    assert 'notifier_outbox_rows{channel="hook",state="dead"} 0.0' in text
 
     assert (await get(f"{base}/api/events"))[0] == 401
     status, body = await get(f"{base}/api/events?job={job}", TOKEN)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -104,3 +106,38 @@ def test_short_values_are_not_registered() -> None:
     """Strings under 4 characters would blank common words; they are ignored."""
     logs.register_secrets(["ab", ""])
     assert logs.redact("ab cd") == "ab cd"
+
+
+class _SlowStream(io.StringIO):
+    """A stream that writes in two halves and lets other threads run in between."""
+
+    def write(self, text: str) -> int:
+        half = len(text) // 2
+        super().write(text[:half])
+        time.sleep(0)
+        return super().write(text[half:]) + half
+
+
+def test_lines_from_threads_and_libraries_never_splice() -> None:
+    """structlog lines and library (stdlib) lines from several threads stay whole lines."""
+    stream = _SlowStream()
+    logs.configure_logging("info", "json", stream=stream)
+    library = logging.getLogger("apprise")
+
+    def ours(n: int) -> None:
+        for i in range(200):
+            structlog.get_logger("t").info("ours", thread=n, i=i)
+
+    def theirs() -> None:
+        for i in range(200):
+            library.warning("Failed to send JSON POST notification %d", i)
+
+    threads = [threading.Thread(target=ours, args=(n,)) for n in range(2)]
+    threads.append(threading.Thread(target=theirs))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    records = lines(stream)
+    assert len(records) == 600
+    assert sum(r["event"] == "ours" for r in records) == 400

@@ -77,10 +77,9 @@ class TestShapes:
         """The JSON examples printed on pages 000, 001, 003 and 004 parse without a skip."""
         (v1_job,) = parse_page("extraction_v1", _example("000"))[0]
         assert v1_job.project_id == "182bd5e5-6e1a-4fe4-a799-aa6d9a6ab26e"
-        assert (
-            v1_job.created_at == "2019-12-27T18:11:19.117000Z"
-        )  # the file's, the page has no other
-        assert v1_job.updated_at is None and v1_job.error_message == "error" and v1_job.name == "x"
+        # SPEC section 3: the nested file's times, the page has no others.
+        assert v1_job.created_at == v1_job.updated_at == "2019-12-27T18:11:19.117000Z"
+        assert v1_job.error_message == "error" and v1_job.name == "x"
         assert v1_job.extraction_agent_id == "182bd5e5-6e1a-4fe4-a799-aa6d9a6ab26e"
         jobs, token = parse_page("extract_v2", _example("001"))
         assert len(jobs) == 1 and token == "next_page_token"

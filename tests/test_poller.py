@@ -272,8 +272,9 @@ class TestEvents:
             "failed",
             "schema mismatch",
         )
-        assert job_event.extraction_agent_id == "agent-1" and job_event.job_updated_at is None
-        assert job_event.project_id is not None and job_event.job_created_at is not None
+        assert job_event.extraction_agent_id == "agent-1" and job_event.project_id is not None
+        assert job_event.job_created_at is not None  # the nested file's, as is job_updated_at
+        assert job_event.job_updated_at == job_event.job["file"]["updated_at"].replace("Z", "000Z")
         assert (run_event.from_status, run_event.to_status, run_event.llamacloud_event) == (
             "CREATED",
             "PENDING",

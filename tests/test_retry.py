@@ -45,6 +45,21 @@ def test_gives_up_after_attempts_or_age() -> None:
     )
 
 
+def test_a_delay_past_max_age_becomes_a_last_try_at_the_deadline() -> None:
+    """A row is not dead before it is max_age old: the last try lands on the deadline."""
+    policy = RetryPolicy(max_attempts=100, max_age=timedelta(seconds=4))
+    rng = random.Random(0)
+    now = T0 + timedelta(seconds=3)
+    for retry_after in (None, 60.0):
+        when = policy.next_attempt(
+            attempts=5, created_at=T0, now=now, retry_after=retry_after, rng=rng
+        )
+        assert when == T0 + timedelta(seconds=4)
+    assert (
+        policy.next_attempt(attempts=6, created_at=T0, now=when, retry_after=None, rng=rng) is None
+    )
+
+
 def test_parse_retry_after() -> None:
     """Seconds and HTTP dates both read; garbage reads as None."""
     assert parse_retry_after("7", T0) == 7.0

@@ -216,6 +216,27 @@ class TestSecrets:
             assert secret in values
         assert "smtp.example.com" not in values
 
+    def test_places_and_options_in_apprise_urls_are_not_secrets(self, tmp_path: Path) -> None:
+        """Addresses and option values stay readable in logs; long lowercase tokens do not."""
+        config = tmp_path / "n.yaml"
+        config.write_text(
+            "llamacloud: {api_key: llx-places-key}\n"
+            "sources: [{type: extract_v2}]\n"
+            "channels:\n"
+            "  many:\n"
+            "    type: apprise\n"
+            "    urls:\n"
+            "      - json://127.0.0.1:18100/hook\n"
+            "      - mailtos://bot:s3cretpass@example.com?smtp=localhost&to=a@example.com\n"
+            "      - slack://abcdefgh/Bcdefghi/cdefghijklmnopqrstuvwxyz\n"
+            "rules: [{name: all, notify: [many]}]\n"
+        )
+        values = secret_values(load_settings(config, {}))
+        for plain in ("127.0.0.1", "localhost", "hook", "a@example.com"):
+            assert plain not in values
+        for secret in ("s3cretpass", "abcdefgh", "Bcdefghi", "cdefghijklmnopqrstuvwxyz"):
+            assert secret in values
+
 
 class TestDurations:
     @pytest.mark.parametrize(

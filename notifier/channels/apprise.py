@@ -7,8 +7,7 @@ per-plugin pause between sends is switched off: the outbox worker paces each cha
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +23,7 @@ from notifier.core.messages import (
     target_kind,
 )
 from notifier.core.models import Event
+from notifier.core.retry import is_retryable_status
 from notifier.settings_base import ConfigError
 
 _NOTIFY_TYPE = {
@@ -103,47 +103,68 @@ class AppriseTarget:
             body=by_rule.body or self._overrides.body,
         )
 
-    async def send(self, event: Event, rule: str) -> int | None:
-        return await self.send_group([event], rule)
+    async def send(self, event: Event, rule: str, done: Set[int] = frozenset()) -> int | None:
+        return await self.send_group([event], rule, done)
 
-    async def send_group(self, events: Sequence[Event], rule: str) -> int | None:
-        """One message about all `events` to every URL of the channel."""
+    async def send_group(
+        self, events: Sequence[Event], rule: str, done: Set[int] = frozenset()
+    ) -> int | None:
+        """One message about all `events` to every URL of the channel not in `done` (the
+        indexes that accepted an earlier attempt). Every URL is tried even when one fails;
+        the DeliveryError then says which accepted, so a retry goes only to the rest."""
         overrides = self._overrides_for(rule)
         notify_type = _NOTIFY_TYPE.get(events[0].phase, apprise.NotifyType.INFO)
-        for target in self._targets:
+        accepted = set(done)
+        failures: list[DeliveryError] = []
+        for index, target in enumerate(self._targets):
+            if index in done:
+                continue
             try:
                 message = render_message(target.kind, events, rule, overrides, target.limits)
             except TemplateFailure as exc:
                 raise DeliveryError(f"channel {self.name!r}: {exc}", retryable=False) from None
             body_format = apprise.NotifyFormat.HTML if message.html else apprise.NotifyFormat.TEXT
-            await self._send_one(target, message.title, message.body, body_format, notify_type)
+            try:
+                await self._send_one(target, message.title, message.body, body_format, notify_type)
+            except DeliveryError as exc:
+                failures.append(exc)
+            else:
+                accepted.add(index)
+        if failures:
+            raise DeliveryError(
+                "; ".join(str(f) for f in failures),
+                retryable=any(f.retryable for f in failures),
+                status=failures[0].status,
+                accepted=frozenset(accepted),
+            )
         return None
 
     async def _send_one(
         self, target: _Target, title: str, body: str, body_format: Any, notify_type: Any
     ) -> None:
         where = f"channel {self.name!r} ({target.label})"
-        # The failure reason is logged by apprise, fully only at DEBUG.
-        with apprise.LogCapture(level=logging.DEBUG) as captured:  # type: ignore[no-untyped-call]
-            try:
-                ok = await asyncio.wait_for(
-                    target.apprise.async_notify(
-                        body=body, title=title, notify_type=notify_type, body_format=body_format
-                    ),
-                    timeout=self._timeout,
-                )
-            except TimeoutError as exc:
-                raise DeliveryError(f"{where}: timed out", retryable=True) from exc
-            lines = captured.getvalue().strip().splitlines()
-        if not ok:
-            failures = [ln for ln in lines if " - ERROR - " in ln or "WARNING" in ln] or lines
-            reason = failures[-1].split(" - ")[-1] if failures else "apprise reported a failure"
-            status = _status_in(reason)
-            raise DeliveryError(
-                f"{where}: {reason}",
-                retryable=status is None or status >= 500 or status == 429,
-                status=status,
+        try:
+            result = await asyncio.wait_for(
+                target.apprise.async_notify(
+                    body=body, title=title, notify_type=notify_type, body_format=body_format
+                ),
+                timeout=self._timeout,
             )
+        except TimeoutError as exc:
+            raise DeliveryError(f"{where}: timed out", retryable=True) from exc
+        if result:
+            return
+        # apprise keeps each call's own log lines with its result, so a send running at the
+        # same time on another channel cannot lend this one its reason.
+        lines = [entry for service in result for entry in service.logs()]
+        failures = [e.message for e in lines if e.level in ("ERROR", "WARNING")]
+        reason = (failures or [e.message for e in lines] or ["apprise reported a failure"])[-1]
+        status = _status_in(reason)
+        raise DeliveryError(
+            f"{where}: {reason}",
+            retryable=status is None or is_retryable_status(status),
+            status=status,
+        )
 
     async def close(self) -> None:
         return None

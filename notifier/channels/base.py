@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Set
 from typing import Protocol
 
 from notifier.core.models import Event
@@ -20,18 +21,23 @@ class DeliveryError(Exception):
         retryable: bool,
         status: int | None = None,
         retry_after: float | None = None,
+        accepted: frozenset[int] = frozenset(),
     ) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.status = status
         self.retry_after = retry_after
+        self.accepted = accepted  # a channel of several targets: the indexes that did accept
 
 
 class Channel(Protocol):
-    """A delivery target. `send` returns the target's status code (None if it has none)."""
+    """A delivery target. `send` returns the target's status code (None if it has none).
+
+    `done`: for a channel of several targets, the indexes that accepted an earlier attempt.
+    """
 
     name: str
 
-    async def send(self, event: Event, rule: str) -> int | None: ...
+    async def send(self, event: Event, rule: str, done: Set[int] = frozenset()) -> int | None: ...
 
     async def close(self) -> None: ...

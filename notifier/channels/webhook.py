@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from datetime import UTC, datetime
 
 import aiohttp
@@ -71,7 +71,7 @@ class WebhookChannel:
         body = payload_bytes(event, rule)
         return body, self._sign(event.id, body, timestamp)
 
-    async def send(self, event: Event, rule: str) -> int:
+    async def send(self, event: Event, rule: str, done: Set[int] = frozenset()) -> int:
         body, headers = self.build_request(event, rule, int(time.time()))
         return await self._post(body, headers)
 
@@ -121,7 +121,9 @@ class BatchWebhookChannel(WebhookChannel):
     the batch id is derived from the event ids, so a retried batch keeps its `webhook-id`.
     """
 
-    async def send_group(self, events: Sequence[Event], rule: str) -> int:
+    async def send_group(
+        self, events: Sequence[Event], rule: str, done: Set[int] = frozenset()
+    ) -> int:
         ids = "\x1f".join(e.id for e in events)
         batch_id = "bat_" + hashlib.sha256(ids.encode()).hexdigest()[:24]
         body = json.dumps(

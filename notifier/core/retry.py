@@ -37,18 +37,17 @@ class RetryPolicy:
 
         The delay doubles per attempt up to `backoff_max`, then is spread over its upper half
         ("equal jitter") so a burst of failures does not retry in lockstep. A `Retry-After`
-        from the target is honoured when it asks for longer.
+        from the target is honoured when it asks for longer. A row gives up only once it is
+        `max_age` old: a delay reaching past that is cut to one last try at the deadline.
         """
-        if attempts >= self.max_attempts:
+        deadline = created_at + self.max_age
+        if attempts >= self.max_attempts or now >= deadline:
             return None
         ceiling = min(self.backoff_max, self.backoff_base * (1 << min(max(attempts - 1, 0), 30)))
         delay = ceiling * (0.5 + rng.random() / 2)
         if retry_after is not None and retry_after > 0:
             delay = max(delay, min(timedelta(seconds=retry_after), _MAX_RETRY_AFTER))
-        when = now + delay
-        if when - created_at > self.max_age:
-            return None
-        return when
+        return min(now + delay, deadline)
 
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:

@@ -56,11 +56,12 @@ def _job(source: str, item: Mapping[str, Any]) -> Job:
         }
     elif source == SourceType.EXTRACTION_V1:
         # v1 jobs carry no timestamps or project of their own: the page nests them in the
-        # file and agent objects; the file's created_at is the closest to the job's.
+        # file and agent objects (SPEC section 3: take them from there).
         fields = {
             "project_id": _text(_nested(item, "file", "project_id"))
             or _text(_nested(item, "extraction_agent", "project_id")),
             "created_at": normalize_ts(_nested(item, "file", "created_at")),
+            "updated_at": normalize_ts(_nested(item, "file", "updated_at")),
             "error_message": _text(item.get("error")),
             "extraction_agent_id": _text(_nested(item, "extraction_agent", "id"))
             or _text(item.get("extraction_agent_id")),

@@ -20,7 +20,7 @@ from aiohttp import web
 
 from notifier.receiver import create_receiver
 
-DEMO_CONFIG = Path("config/demo.yaml")
+DEMO_CONFIG = Path(__file__).with_name("demo.yaml")  # installed with the package: any cwd
 _PHASE_MARK = {
     "queued": "…",
     "throttled": "⏳",
@@ -73,8 +73,10 @@ async def _demo(config: Path) -> int:
 
     with tempfile.TemporaryDirectory(prefix="notifier-demo-") as workdir:
         http_listen = f"127.0.0.1:{_free_port()}"
+        # The demo is self-contained: a container's NOTIFIER_* settings (its real store, its
+        # listen address) must not leak into it.
         env = {
-            **os.environ,
+            **{k: v for k, v in os.environ.items() if not k.startswith("NOTIFIER_")},
             "DEMO_SIMULATOR_URL": sim_url,
             "DEMO_API_KEY": api_key,
             "DEMO_STORE": str(Path(workdir) / "demo.db"),
@@ -88,7 +90,7 @@ async def _demo(config: Path) -> int:
         print(f"receiver   http://127.0.0.1:{receiver_port}/   (verifies Standard Webhooks)")
         print(
             f"daemon     polls every {settings.polling.interval.total_seconds():g}s; "
-            f"health on http://{http_listen}/healthz"
+            f"health on http://{settings.http.listen}/healthz"
         )
         print("Ctrl-C stops all three.\n", flush=True)
         stop = asyncio.Event()

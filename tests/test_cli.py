@@ -149,15 +149,21 @@ def test_help_lists_every_command() -> None:
         assert command in result.stdout
 
 
-def test_demo_shows_verified_throttled_and_cancelled_transitions() -> None:
-    """`notifier demo` prints signed transitions, THROTTLED and CANCELLED among them, in 10 s."""
+def test_demo_shows_verified_throttled_and_cancelled_transitions(tmp_path: Path) -> None:
+    """`notifier demo` prints signed transitions, THROTTLED and CANCELLED among them, in 10 s;
+    from any directory, and a container's NOTIFIER_* settings never reach its real store."""
+    real_store = tmp_path / "real.db"
     process = subprocess.Popen(
         [sys.executable, "-m", "notifier", "demo"],
-        cwd=REPO,
+        cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=os.environ.copy(),
+        env={
+            **os.environ,
+            "NOTIFIER_STORE__PATH": str(real_store),
+            "NOTIFIER_HTTP__LISTEN": "0.0.0.0:1",
+        },
     )
     time.sleep(10)
     process.send_signal(signal.SIGINT)
@@ -166,7 +172,8 @@ def test_demo_shows_verified_throttled_and_cancelled_transitions() -> None:
     lines = [line for line in out.splitlines() if "signature ok" in line]
     assert any("-> THROTTLED" in line for line in lines), out
     assert any("-> CANCELLED" in line for line in lines), out
-    assert "Traceback" not in err
+    assert "health on http://127.0.0.1:" in out
+    assert "Traceback" not in err and not real_store.exists()
 
 
 def test_once_then_history_commands(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -55,8 +56,8 @@ def _parser() -> argparse.ArgumentParser:
     deliveries.add_argument("--limit", type=int, default=50)
     deliveries.add_argument("--json", action="store_true", help="one JSON object per line")
 
-    redeliver = with_config("redeliver", "requeue dead deliveries")
-    target = redeliver.add_mutually_exclusive_group(required=True)
+    redeliver = with_config("redeliver", "requeue dead deliveries (all of them by default)")
+    target = redeliver.add_mutually_exclusive_group()
     target.add_argument("--id", type=int, help="one delivery id")
     target.add_argument("--channel", help="every dead delivery of this channel")
     test = with_config("test-channel", "send a sample event through one channel")
@@ -78,6 +79,10 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+class UsageError(Exception):
+    """A command-line value that cannot be used; exit 2 like argparse's own errors."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from notifier.errors import (  # noqa: PLC0415 -- keep --help fast
@@ -95,7 +100,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (StoreError, AlreadyRunning, ListenError) as exc:
         print(f"notifier: {exc}", file=sys.stderr)
         return EXIT_FAILURE
+    except UsageError as exc:
+        print(f"notifier: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     except KeyboardInterrupt:
+        return EXIT_OK
+    except BrokenPipeError:
+        # `notifier events | head`: the reader has what it wanted.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
 
 
@@ -202,7 +214,12 @@ def _since(text: str | None) -> str | None:
     absolute = normalize_ts(text)
     if absolute is not None:
         return absolute
-    return format_ts(datetime.now(UTC) - parse_duration(text))
+    try:
+        return format_ts(datetime.now(UTC) - parse_duration(text))
+    except (ValueError, OverflowError):
+        raise UsageError(
+            f"--since {text!r}: expected an ISO time or a duration such as 1h or 3d"
+        ) from None
 
 
 def _history(args: argparse.Namespace, settings: Any) -> int:

@@ -119,8 +119,10 @@ def create_app(
         query = request.query
         try:
             since = _since(query.get("since"), clock())
-        except ValueError as exc:
-            raise web.HTTPBadRequest(text=f"since: {exc}") from None
+        except (ValueError, OverflowError):
+            raise web.HTTPBadRequest(
+                text="since: expected an ISO time or a duration such as 1h or 3d"
+            ) from None
         events = store.list_events(
             job_id=query.get("job"),
             source=query.get("source"),

@@ -9,11 +9,15 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from notifier.core.models import Event
+from notifier.core.statuses import ENDPOINTS
 from notifier.core.timestamps import parse_ts
 from notifier.delivery import Outcome
 
 _DURATIONS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 _DELAYS = (0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600)
+
+
+_SOURCE_OF_PATH = {path: source.value for source, path in ENDPOINTS.items()}
 
 
 class _OutboxDepth(Collector):
@@ -47,14 +51,14 @@ class Metrics:
         )
         self.api_requests = Counter(
             "notifier_api_requests",
-            "LlamaCloud requests by endpoint and status code (error: no answer)",
-            ["endpoint", "code"],
+            "LlamaCloud requests by source, endpoint and status code (error: no answer)",
+            ["source", "endpoint", "code"],
             registry=r,
         )
         self.api_errors = Counter(
             "notifier_api_errors",
-            "LlamaCloud requests that failed, by endpoint and status code",
-            ["endpoint", "code"],
+            "LlamaCloud requests that failed, by source, endpoint and status code",
+            ["source", "endpoint", "code"],
             registry=r,
         )
         self.transitions = Counter(
@@ -87,13 +91,18 @@ class Metrics:
     def watch_outbox(
         self, counts: Callable[[], dict[tuple[str, str], int]], channels: Iterable[str] = ()
     ) -> None:
+        channels = list(channels)
         self.registry.register(_OutboxDepth(counts, channels))
+        for channel in channels:  # 0, not "no data", before the first delivery
+            for outcome in ("delivered", "retry", "dead"):
+                self.deliveries.labels(channel, outcome)
 
     def api_response(self, path: str, status: int | None, _seconds: float) -> None:
         code = "error" if status is None else str(status)
-        self.api_requests.labels(path, code).inc()
+        source = _SOURCE_OF_PATH.get(path, "other")
+        self.api_requests.labels(source, path, code).inc()
         if status is None or status >= 400:
-            self.api_errors.labels(path, code).inc()
+            self.api_errors.labels(source, path, code).inc()
 
     def cycle(self, source: str, ok: bool, seconds: float, events: list[Event]) -> None:
         self.polls.labels(source, "ok" if ok else "error").inc()

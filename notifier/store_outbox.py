@@ -193,9 +193,8 @@ class OutboxMixin:
     def requeue(
         self, *, now: str, delivery_id: int | None = None, channel: str | None = None
     ) -> int:
-        """Dead or muted rows back to pending with a fresh attempt budget; returns how many."""
-        if delivery_id is None and channel is None:
-            raise ValueError("requeue needs a delivery id or a channel")
+        """Dead or muted rows (of one id or channel, else all) back to pending with a fresh
+        attempt budget; returns how many."""
         sql = (
             "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?, "
             "created_at = ? WHERE state IN ('dead', 'muted')"

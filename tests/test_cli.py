@@ -184,9 +184,10 @@ def test_once_then_history_commands(tmp_path: Path) -> None:
         ["deliveries", "--json"],
         ["events"],
         ["deliveries", "--state", "dead"],
-        ["redeliver", "--channel", "hook"],
+        ["redeliver"],  # bare: every dead delivery
         ["deliveries", "--state", "pending", "--json"],
         ["redeliver", "--channel", "hook"],
+        ["events", "--since", "last tuesday"],
     ]
 
     async def scenario() -> list[subprocess.CompletedProcess[str]]:
@@ -222,9 +223,17 @@ def test_once_then_history_commands(tmp_path: Path) -> None:
         await runner.cleanup()
         return results
 
-    once, events_json, deliveries_json, events_table, dead_table, redeliver, pending, again = (
-        asyncio.run(scenario())
-    )
+    (
+        once,
+        events_json,
+        deliveries_json,
+        events_table,
+        dead_table,
+        redeliver,
+        pending,
+        again,
+        bad_since,
+    ) = asyncio.run(scenario())
     assert once.returncode == 0, once.stderr
     (event,) = [json.loads(line) for line in events_json.stdout.splitlines()]
     assert event["data"]["job_id"] == "ext-cli-1" and event["data"]["from_status"] is None
@@ -243,6 +252,8 @@ def test_once_then_history_commands(tmp_path: Path) -> None:
         0,
     )
     assert again.returncode == 1 and again.stdout.strip() == "requeued 0 dead deliveries"
+    assert bad_since.returncode == 2 and "Traceback" not in bad_since.stderr
+    assert "--since 'last tuesday': expected an ISO time or a duration" in bad_since.stderr
 
 
 async def test_test_channel_prints_the_answer(receiver: Any, tmp_path: Path) -> None:

@@ -83,7 +83,9 @@ async def test_metrics_and_api_reflect_transitions(
     assert metric(text, "notifier_transitions_total", source="extract_v2", status="PENDING") == 1
     assert metric(text, "notifier_deliveries_total", channel="hook", outcome="delivered") == 3
     assert metric(text, "notifier_polls_total", source="extract_v2", outcome="ok") >= 3
+    assert metric(text, "notifier_api_requests_total", source="extract_v2", code="200") >= 3
     assert metric(text, "notifier_api_requests_total", endpoint="/api/v2/extract", code="200") >= 3
+    assert 'notifier_deliveries_total{channel="hook",outcome="dead"} 0.0' in text
     assert metric(text, "notifier_poll_duration_seconds_count", source="parse_v2") >= 3
     assert metric(text, "notifier_detection_delay_seconds_count", source="extract_v2") >= 2
     # Everything delivered: the outbox depth reads 0, not "no data".
@@ -97,6 +99,10 @@ async def test_metrics_and_api_reflect_transitions(
     status, body = await get(f"{base}/api/deliveries?state=delivered", TOKEN)
     assert status == 200 and len(json.loads(body)) == 3
     assert (await get(f"{base}/api/deliveries?state=bogus", TOKEN))[0] == 400
+    for since in ("bogus", "99999999999d"):
+        assert (await get(f"{base}/api/events?since={since}", TOKEN))[0] == 400
+    status, body = await get(f"{base}/api/events?since=1h", TOKEN)
+    assert status == 200 and len(json.loads(body)) == 3
     assert (await get(f"{base}/healthz"))[0] == 200  # probes never need the token
 
 

@@ -122,6 +122,14 @@ async def test_unreachable_target_is_retryable_and_masks_credentials() -> None:
     assert caught.value.retryable
     assert "hunter2secret" not in str(caught.value) and "abc123secret" not in str(caught.value)
     assert safe_target("https://u:p@example.com:8443/a/b?x=1") == "https://example.com:8443/a/b"
+    assert (
+        safe_target("https://hooks.slack.com/services/T0000/B0000/XXXXXXXXXXXXsecret")
+        == "https://hooks.slack.com/services/***/***/***"
+    )
+    assert (
+        safe_target("http://127.0.0.1:9/hook/3f2a9c1e-77aa-4e0b-9d51-0c2d4e8f6a10/v1")
+        == "http://127.0.0.1:9/hook/***/v1"
+    )
 
 
 async def test_batch_channel_sends_a_group_as_one_signed_request(target: Target) -> None:

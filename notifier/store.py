@@ -402,12 +402,16 @@ class Store(OutboxMixin):
         since: str | None = None,
         limit: int = 100,
     ) -> list[Event]:
-        """Recorded events, newest first, narrowed by the given filters."""
+        """Recorded events, newest first, narrowed by the given filters (`status` in any case:
+        `--status failed` means FAILED)."""
         where, args = ["1 = 1"], []
-        for column, value in (("job_id", job_id), ("source", source), ("to_status", status)):
+        for column, value in (("job_id", job_id), ("source", source)):
             if value is not None:
                 where.append(f"{column} = ?")
                 args.append(value)
+        if status is not None:
+            where.append("to_status = ? COLLATE NOCASE")
+            args.append(status)
         if since is not None:
             where.append("detected_at >= ?")
             args.append(since)

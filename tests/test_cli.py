@@ -336,3 +336,27 @@ def test_a_taken_http_port_is_a_clear_error(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert f"http.listen 127.0.0.1:{port}: cannot listen there" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_simulate_stops_on_sigterm_and_names_a_taken_port() -> None:
+    """`simulate` exits 0 on SIGTERM; a port already taken exits 1 naming it, no traceback."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = notifier("simulate", "--port", str(port))
+    assert busy.returncode == 1 and f"--port {port}: cannot listen" in busy.stderr
+    assert "Traceback" not in busy.stderr
+    process = subprocess.Popen(
+        [sys.executable, "-m", "notifier", "simulate", "--port", "0"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline().startswith("LlamaCloud simulator on http://127.0.0.1:")
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 0 and "Traceback" not in err

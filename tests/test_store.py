@@ -80,6 +80,8 @@ class TestCommitCycle:
         assert queued == 2
         assert store.load_rows("extract_v2", ["ext-1"])["ext-1"].status == "RUNNING"
         assert store.list_events()[0].job == {"id": "ext-1", "weird": ["kept"]}
+        assert [e.id for e in store.list_events(status="running")] == ["evt_a"]
+        assert store.list_events(status="FAILED") == []
         state = store.source_state("extract_v2", "")
         assert state.baseline_done and state.watermark == NOW and state.cycles == 1
         assert store.active_job_ids("extract_v2", "") == ["ext-1"]

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import signal
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
 from notifier.core.statuses import SourceType
+from notifier.errors import ListenError
 from notifier.simulator.app import Fault, Simulator, create_app
 from notifier.simulator.state import JobStore, random_script
 
@@ -69,16 +71,27 @@ async def start_simulator(
 
 
 def run_simulator(host: str, port: int, api_key: str, rate: float, seed: int | None) -> None:
-    """`notifier simulate`: serve until Ctrl-C."""
+    """`notifier simulate`: serve until Ctrl-C or SIGTERM (exit 0). A port that cannot be
+    bound is a ListenError, which the CLI reports without a traceback."""
 
     async def serve() -> None:
-        runner, url, _ = await start_simulator(host, port, api_key=api_key, rate=rate, seed=seed)
+        try:
+            runner, url, _ = await start_simulator(
+                host, port, api_key=api_key, rate=rate, seed=seed
+            )
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise ListenError(f"--port {port}: cannot listen on {host}:{port} ({reason})") from None
         print(
             f"LlamaCloud simulator on {url}  (bearer key: {api_key}; control API under /_sim/)",
             flush=True,
         )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
         try:
-            await asyncio.Event().wait()
+            await stop.wait()
         finally:
             await runner.cleanup()
 

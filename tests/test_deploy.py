@@ -106,7 +106,8 @@ def test_dockerfile_matches_the_code() -> None:
     assert json.loads(next(rest for w, rest in instructions if w == "VOLUME")) == ["/data"]
     assert next(rest for w, rest in instructions if w == "EXPOSE") == str(DEFAULT_PORT)
     healthcheck = next(rest for w, rest in instructions if w == "HEALTHCHECK")
-    assert f"127.0.0.1:{DEFAULT_PORT}/healthz" in healthcheck and "/healthz" in routes()
+    # The probe follows NOTIFIER_HTTP__LISTEN (run for real below), 8080 by default.
+    assert "NOTIFIER_HTTP__LISTEN', ':8080'" in healthcheck and "/healthz" in routes()
     assert json.loads(next(rest for w, rest in instructions if w == "ENTRYPOINT")) == ["notifier"]
     assert json.loads(next(rest for w, rest in instructions if w == "CMD")) == ["run"]
     assert any("-c deploy/constraints.txt" in rest for w, rest in instructions if w == "RUN")
@@ -290,14 +291,17 @@ async def test_container_start_command_outside_docker(sim: Sim, tmp_path: Path) 
             except aiohttp.ClientError:
                 await asyncio.sleep(0.1)
         healthcheck = next(rest for w, rest in instructions if w == "HEALTHCHECK")
-        probe = shlex.split(
-            healthcheck.split(" CMD ", 1)[1].replace(f":{DEFAULT_PORT}/", f":{port}/")
-        )
+        probe = shlex.split(healthcheck.split(" CMD ", 1)[1])
         probe[0] = sys.executable
         checked = await asyncio.to_thread(
-            subprocess.run, probe, capture_output=True, timeout=10, check=False
+            subprocess.run, probe, capture_output=True, timeout=10, check=False, env=env
         )
         assert checked.returncode == 0, checked.stderr
+        elsewhere = {**env, "NOTIFIER_HTTP__LISTEN": f"127.0.0.1:{free_port()}"}
+        failed = await asyncio.to_thread(
+            subprocess.run, probe, capture_output=True, timeout=10, check=False, env=elsewhere
+        )
+        assert failed.returncode != 0  # the probe really looks where the setting says
     finally:
         process.terminate()
         output, _ = await process.communicate()

@@ -148,7 +148,7 @@ class TestRetries:
             async with client(api, waits, backoff_base=0.5) as c:
                 body = await c.get_json("/api/v2/extract")
         assert body["items"][0]["id"] == "ext-1"
-        assert len(waits) == 3 and all(0 <= w <= 0.5 * 2**i for i, w in enumerate(waits))
+        assert len(waits) == 3 and all(0.25 * 2**i <= w <= 0.5 * 2**i for i, w in enumerate(waits))
         assert [e["event"] for e in logged] == ["llamacloud_retry"] * 3
 
     async def test_retry_after_is_honoured(self, api: Api) -> None:

@@ -122,7 +122,9 @@ class LlamaCloudClient:
                         retryable=True,
                     ) from None
                 ceiling = min(self.backoff_max, self.backoff_base * (1 << min(attempt, 30)))
-                wait = ceiling * self._rng.random()
+                # Equal jitter: spread over the upper half, so each wait is visibly longer
+                # than the last and a burst of clients still does not retry in lockstep.
+                wait = ceiling * (0.5 + self._rng.random() / 2)
                 if retry.retry_after is not None:
                     wait = min(retry.retry_after, _MAX_RETRY_AFTER)
                 log.warning(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from notifier.core.statuses import ENDPOINTS, SourceType
+from notifier.core.statuses import ENDPOINTS, STATUSES, SourceType
 from notifier.durations import format_duration
 from notifier.settings import AppriseChannel, Settings, When
 from notifier.urls import safe_target
@@ -84,4 +84,26 @@ def describe(settings: Settings) -> str:
         )
     if not settings.rules:
         lines.append("  (none: transitions are recorded but not delivered)")
+    warnings = status_warnings(settings)
+    if warnings:
+        lines += ["", "warnings:", *(f"  {w}" for w in warnings)]
     return "\n".join(lines)
+
+
+def status_warnings(settings: Settings) -> list[str]:
+    """Rule statuses no configured source reports: most likely a typo (`FAILD`). Not an
+    error, since a status LlamaCloud adds later is kept and can be routed."""
+    known = {status for source in settings.sources for status in STATUSES[source.type]}
+    found = []
+    for index, rule in enumerate(settings.rules):
+        path = f"rules[{index}].when"
+        when: When | None = rule.when
+        while when is not None:
+            for key in ("status", "from_status"):
+                for value in getattr(when, key) or ():
+                    if value not in known:
+                        found.append(
+                            f"{path}.{key}: {value!r} is not a status of any configured source"
+                        )
+            path, when = f"{path}.not", when.not_
+    return found

@@ -67,6 +67,17 @@ class TestCheck:
         ):
             assert secret not in out + result.stderr
 
+    def test_a_status_no_source_reports_is_a_warning(self, tmp_path: Path) -> None:
+        """`FAILD` in a rule is most likely a typo: check says so, and still exits 0."""
+        typo = tmp_path / "typo.yaml"
+        typo.write_text(EXAMPLE.read_text().replace("status: [FAILED, ERROR]", "status: [FAILD]"))
+        result = notifier("check", "--config", str(typo))
+        assert result.returncode == 0, result.stderr
+        assert "rules[0].when.status: 'FAILD' is not a status of any configured source" in (
+            result.stdout
+        )
+        assert "warnings:" not in notifier("check", "--config", str(EXAMPLE)).stdout
+
     def test_unknown_channel_exits_2_naming_the_field(self, tmp_path: Path) -> None:
         """A rule naming an unknown channel: exit 2, the field path, no traceback."""
         broken = tmp_path / "broken.yaml"

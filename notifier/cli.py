@@ -208,15 +208,11 @@ def _since(text: str | None) -> str | None:
     """An ISO time as given, or `1h`/`3d` meaning that long ago."""
     if text is None:
         return None
-    from notifier.core.timestamps import format_ts, normalize_ts  # noqa: PLC0415
-    from notifier.durations import parse_duration  # noqa: PLC0415
+    from notifier.durations import since_timestamp  # noqa: PLC0415
 
-    absolute = normalize_ts(text)
-    if absolute is not None:
-        return absolute
     try:
-        return format_ts(datetime.now(UTC) - parse_duration(text))
-    except (ValueError, OverflowError):
+        return since_timestamp(text, datetime.now(UTC))
+    except ValueError:
         raise UsageError(
             f"--since {text!r}: expected an ISO time or a duration such as 1h or 3d"
         ) from None

@@ -6,9 +6,11 @@ exits 2. No message contains a value that was given, so no secret can leak throu
 
 from __future__ import annotations
 
+import codecs
 import os
 import re
 from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -18,36 +20,86 @@ from pydantic import ValidationError
 
 from notifier.settings import _ENVIRON, ConfigError, Settings, WebhookChannel
 from notifier.settings_base import _FieldError
+from notifier.urls import is_plain_segment
 
 DEFAULT_PATH = Path("config/notifier.yaml")
 
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
+# Far beyond any real configuration; a file past them is a mistake or an alias bomb.
+MAX_DEPTH = 50
+MAX_VALUES = 100_000
+
+
+class _TooManyValues(Exception):
+    """The walk met more than MAX_VALUES values (YAML aliases can repeat a block many times)."""
+
 
 def interpolate(value: Any, environ: Mapping[str, str], path: str = "") -> Any:
-    """Replace `${VAR}` and `${VAR:-default}` in every string value; `$${` keeps a literal."""
-    if isinstance(value, dict):
-        return {k: interpolate(v, environ, _join(path, k)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [interpolate(v, environ, f"{path}[{i}]") for i, v in enumerate(value)]
-    if not isinstance(value, str):
-        return value
+    """Replace `${VAR}` and `${VAR:-default}` in every string value; `$${` keeps a literal.
 
-    def replace(match: re.Match[str]) -> str:
-        name, default = match.group(1), match.group(2)
-        if name in environ:
-            return environ[name]
-        if default is not None:
-            return default
-        raise ConfigError(f"{path or '(root)'}: environment variable {name} is not set")
+    As in the shell, `${VAR:-default}` uses the default when VAR is unset or empty. Mapping
+    keys must be strings, nesting stops at MAX_DEPTH and the whole at MAX_VALUES values.
+    """
+    return _Walk(environ).walk(value, path, 0)
 
-    parts = value.split("$${")
-    return "${".join(_VAR.sub(replace, part) for part in parts)
+
+class _Walk:
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.environ = environ
+        self.left = MAX_VALUES
+
+    def walk(self, value: Any, path: str, depth: int) -> Any:
+        self.left -= 1
+        if self.left < 0:
+            raise _TooManyValues
+        if isinstance(value, dict | list) and depth >= MAX_DEPTH:
+            raise ConfigError(f"{path or '(root)'}: nested more than {MAX_DEPTH} levels deep")
+        if isinstance(value, dict):
+            out = {}
+            for key, item in value.items():
+                if not isinstance(key, str):
+                    where = _join(path, _key_text(key))
+                    raise ConfigError(f"{where}: keys must be strings; put this one in quotes")
+                out[key] = self.walk(item, _join(path, key), depth + 1)
+            return out
+        if isinstance(value, list):
+            return [self.walk(v, f"{path}[{i}]", depth + 1) for i, v in enumerate(value)]
+        if not isinstance(value, str):
+            return value
+
+        def replace(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            found = self.environ.get(name)
+            if default is not None and not found:
+                return default
+            if found is not None:
+                return found
+            raise ConfigError(f"{path or '(root)'}: environment variable {name} is not set")
+
+        parts = value.split("$${")
+        return "${".join(_VAR.sub(replace, part) for part in parts)
+
+
+def _key_text(key: object) -> str:
+    """A non-string key as YAML wrote it, near enough to find it in the file."""
+    if key is None:
+        return "null"
+    if isinstance(key, bool):
+        return str(key).lower()
+    if isinstance(key, float) or (isinstance(key, int) and abs(key) < 10**30):
+        return str(key)
+    if isinstance(key, date):
+        return key.isoformat()
+    return f"({type(key).__name__})"
 
 
 def _join(path: str, key: object) -> str:
-    return f"{path}.{key}" if path else str(key)
+    text = str(key)
+    if not text.isprintable():  # a newline in a key must not split the message's lines
+        text = repr(text)
+    return f"{path}.{text}" if path else text
 
 
 def _error_path(loc: tuple[int | str, ...]) -> str:
@@ -93,24 +145,21 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
     """Read, interpolate and validate the configuration, or raise ConfigError."""
     environ = os.environ if env is None else env
     file = config_path(path, environ)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{file}: configuration file not found") from None
-    except OSError as exc:
-        raise ConfigError(f"{file}: cannot read: {exc.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError(f"{file}: {problem}{where}") from None
+    data = _parse(file, _read(file))
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{file}: the top level must be a mapping of sections")
-    data = interpolate(data, environ)
+    try:
+        data = interpolate(data, environ)
+    except _TooManyValues:
+        raise ConfigError(
+            f"{file}: more than {MAX_VALUES} values in all (each use of a YAML alias counts)"
+        ) from None
+    # BaseSettings reads `_env_prefix`, `_cli_parse_args`, ... from its keyword arguments.
+    hidden = [key for key in data if key.startswith("_")]
+    if hidden:
+        raise ConfigError("\n".join(f"{key}: unknown key" for key in hidden))
     token = _ENVIRON.set(environ)
     try:
         return Settings(**data)
@@ -118,6 +167,61 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
         raise ConfigError("\n".join(_messages(exc))) from None
     finally:
         _ENVIRON.reset(token)
+
+
+def _read(file: Path) -> str:
+    """The file's text: UTF-8 (a BOM is allowed), or UTF-16 with its BOM."""
+    try:
+        raw = file.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{file}: configuration file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read: {exc.strerror}") from None
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return raw.decode("utf-16")
+        except UnicodeDecodeError:
+            pass  # not UTF-16 after all: report it as the UTF-8 it should be
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        column = exc.start - raw.rfind(b"\n", 0, exc.start)
+        raise ConfigError(
+            f"{file}: not UTF-8 text at line {line}, column {column}; save it as UTF-8"
+        ) from None
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader whose unreadable values (`2026-13-45`, a 5000-digit int) are YAML errors."""
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        # What SafeConstructor lets slip on explicit tags: `!!bool maybe` (KeyError),
+        # `!!int ""` (IndexError), `!!timestamp abc` (AttributeError), `2026-13-45`...
+        except (ValueError, OverflowError, LookupError, AttributeError, TypeError):
+            kind = node.tag.rpartition(":")[2]
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot read this {kind} (quote it if it is text)", node.start_mark
+            ) from None
+
+
+def _parse(file: Path, text: str) -> Any:
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 -- a SafeLoader
+    except yaml.reader.ReaderError as exc:
+        line = text[: exc.position].count("\n") + 1
+        raise ConfigError(
+            f"{file}: unacceptable character #x{exc.character:04x} at line {line}"
+        ) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"{file}: {problem}{where}") from None
+    except RecursionError:
+        raise ConfigError(f"{file}: nested too deeply to read") from None
 
 
 def secret_values(settings: Settings) -> list[str]:
@@ -138,9 +242,12 @@ def secret_values(settings: Settings) -> list[str]:
 
 
 def _url_secrets(url: str, *, whole: bool) -> list[str]:
-    """Credentials inside a URL: userinfo, and for apprise URLs the path tokens and query values."""
+    """Credentials inside a URL: userinfo, token-like path segments, query values, and for
+    apprise URLs (`whole`) the URL itself and a token in the host's place."""
     parts = urlsplit(url)
     found = [url] if whole else []
+    # Token-like path segments (a Slack webhook's T../B../secret), as safe_target hides them.
+    found += [seg for seg in parts.path.split("/") if seg and not is_plain_segment(seg)]
     found += [p for p in (parts.password,) if p]
     if parts.username and len(parts.username) >= 6:  # short names are words, not secrets
         found.append(parts.username)
@@ -151,13 +258,7 @@ def _url_secrets(url: str, *, whole: bool) -> list[str]:
         # (json://127.0.0.1) is a place, and masking it would blank it in every log line.
         if parts.scheme not in ("http", "https", "mailto", "mailtos") and _is_token(host):
             found.append(host)
-        # Path tokens, but not plain words such as `services` that would blank every log line.
-        found += [
-            seg
-            for seg in parts.path.split("/")
-            if seg and not seg.startswith("#") and not re.fullmatch(r"[a-z]{1,15}", seg)
-        ]
-    return found
+    return [seg for seg in found if not seg.startswith("#")]  # a Slack #channel is no secret
 
 
 # Query keys of apprise URLs whose values are addresses or options, not credentials.

@@ -17,7 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from notifier.core.render import event_record, iso_ms
 from notifier.core.timestamps import format_ts, parse_ts
-from notifier.durations import parse_duration
+from notifier.durations import since_timestamp
 from notifier.errors import ListenError
 from notifier.logs import redact
 from notifier.metrics import Metrics
@@ -62,13 +62,6 @@ def delivery_json(delivery: Delivery) -> dict[str, Any]:
         "last_status": delivery.last_status,
         "last_error": redact(delivery.last_error) if delivery.last_error else None,
     }
-
-
-def _since(value: str | None, now: datetime) -> str | None:
-    if not value:
-        return None
-    moment = parse_ts(value)
-    return format_ts(moment if moment is not None else now - parse_duration(value))
 
 
 def _limit(request: web.Request, default: int = 100) -> int:
@@ -118,8 +111,8 @@ def create_app(
     async def api_events(request: web.Request) -> web.Response:
         query = request.query
         try:
-            since = _since(query.get("since"), clock())
-        except (ValueError, OverflowError):
+            since = since_timestamp(query["since"], clock()) if query.get("since") else None
+        except ValueError:
             raise web.HTTPBadRequest(
                 text="since: expected an ISO time or a duration such as 1h or 3d"
             ) from None

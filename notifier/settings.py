@@ -14,9 +14,10 @@ from collections.abc import Mapping
 from contextvars import ContextVar
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
+from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -28,6 +29,7 @@ from pydantic_settings.sources.utils import parse_env_vars
 from notifier.core.statuses import STATUSES, SourceType
 from notifier.durations import format_duration, parse_duration
 from notifier.settings_base import (
+    MAX_COUNT,
     ConfigError,
     Duration,
     OptionalText,
@@ -77,8 +79,8 @@ class LlamaCloudSettings(_Model):
     project_id: OptionalText = None
     organization_id: OptionalText = None
     timeout: Duration = timedelta(seconds=30)
-    max_requests_per_second: float = Field(10.0, gt=0)
-    max_retries: int = Field(5, ge=0)
+    max_requests_per_second: float = Field(10.0, gt=0, allow_inf_nan=False)
+    max_retries: int = Field(5, ge=0, le=MAX_COUNT)
 
     @field_validator("base_url")
     @classmethod
@@ -97,6 +99,15 @@ class StoreSettings(_Model):
     path: Path = Path("./data/notifier.db")
     retention: Duration = timedelta(days=30)
 
+    @field_validator("path", mode="before")
+    @classmethod
+    def _path(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("must not be empty")
+        if isinstance(value, str) and "\0" in value:
+            raise ValueError("must not contain a NUL character")
+        return value
+
 
 class PollingSettings(_Model):
     interval: Duration = timedelta(seconds=30)
@@ -104,7 +115,7 @@ class PollingSettings(_Model):
     overlap: Duration = timedelta(minutes=5)
     initial_sync: Literal["baseline", "notify"] = "baseline"
     stuck_after: Duration = timedelta(minutes=30)
-    reconcile_every: int = Field(20, ge=1)
+    reconcile_every: int = Field(20, ge=1, le=MAX_COUNT)
     page_size: int = Field(100, ge=1, le=100)
     job_ids_batch: int = Field(100, ge=1, le=100)
 
@@ -141,11 +152,11 @@ class SourceSettings(_Model):
 
 
 class DeliverySettings(_Model):
-    max_attempts: int = Field(10, ge=1)
+    max_attempts: int = Field(10, ge=1, le=MAX_COUNT)
     max_age: Duration = timedelta(days=1)
     backoff_base: Duration = timedelta(seconds=1)
     backoff_max: Duration = timedelta(minutes=5)
-    concurrency: int = Field(8, ge=1)
+    concurrency: int = Field(8, ge=1, le=MAX_COUNT)
     shutdown_grace: Duration = timedelta(seconds=10)
 
 
@@ -158,7 +169,7 @@ class HttpSettings(_Model):
     @classmethod
     def _listen(cls, value: str) -> str:
         host, sep, port = value.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        if not sep or not host or not re.fullmatch(r"[0-9]{1,5}", port) or int(port) > 65535:
             raise ValueError("must be HOST:PORT, e.g. 127.0.0.1:8080")
         return value
 
@@ -184,6 +195,14 @@ class LogSettings(_Model):
 _ENVIRON: ContextVar[Mapping[str, str]] = ContextVar("notifier_environ")
 
 
+class _BadJson(ValueError):
+    """A NOTIFIER_ variable that must hold JSON does not; keeps the text to find its name."""
+
+    def __init__(self, text: str, reason: str) -> None:
+        super().__init__(reason)
+        self.text = text
+
+
 class _EnvOverrides(EnvSettingsSource):
     """NOTIFIER_SECTION__KEY variables, read from the mapping `load_settings` was given."""
 
@@ -192,6 +211,31 @@ class _EnvOverrides(EnvSettingsSource):
         return parse_env_vars(
             environ, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str
         )
+
+    def decode_complex_value(self, field_name: str, field: FieldInfo, value: Any) -> Any:
+        try:
+            return super().decode_complex_value(field_name, field, value)
+        except ValueError:
+            raise _BadJson(value, "not valid JSON") from None
+        except RecursionError:
+            raise _BadJson(value, "JSON nested too deeply") from None
+
+    def prepare_field_value(
+        self, field_name: str, field: FieldInfo, value: Any, value_is_complex: bool
+    ) -> Any:
+        """As pydantic-settings does, but JSON it cannot decode is a ConfigError naming the
+        variable (pydantic-settings raises SettingsError); the value is never shown."""
+        try:
+            return super().prepare_field_value(field_name, field, value, value_is_complex)
+        except _BadJson as exc:
+            environ = _ENVIRON.get(os.environ)
+            names = [
+                name
+                for name, text in environ.items()
+                if text == exc.text and name.upper().startswith(ENV_PREFIX)
+            ]
+            name = names[0] if names else f"{ENV_PREFIX}{field_name.upper()}"
+            raise ConfigError(f"{name}: {exc}") from None
 
 
 class Settings(BaseSettings):

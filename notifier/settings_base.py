@@ -15,6 +15,11 @@ class ConfigError(Exception):
     """Invalid configuration; `str()` is one `path: message` line per problem."""
 
 
+# The most any count (attempts, retries, cycles) may be: beyond it a number is a typo, and
+# SQLite and str() have limits of their own.
+MAX_COUNT = 1_000_000
+
+
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
 
@@ -38,6 +43,10 @@ def _http_url(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("must be an http:// or https:// URL")
+    try:
+        parts.port  # noqa: B018 -- raises ValueError for `:99999` or `:abc`
+    except ValueError:
+        raise ValueError("has an invalid port") from None
     return value
 
 

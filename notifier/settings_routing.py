@@ -14,6 +14,7 @@ from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_v
 from notifier.core.diff import EVENT_TYPES
 from notifier.core.statuses import Phase, SourceType
 from notifier.settings_base import (
+    MAX_COUNT,
     Duration,
     StrList,
     _field_error,
@@ -38,16 +39,31 @@ class _Templated(_Model):
             if path is not None:
                 if getattr(self, key) is not None:
                     raise _field_error(f"{key}_file", f"give {key} or {key}_file, not both")
-                try:
-                    object.__setattr__(self, key, path.read_text(encoding="utf-8"))
-                except OSError as exc:
-                    raise _field_error(
-                        f"{key}_file", f"cannot read {path}: {exc.strerror}"
-                    ) from None
+                object.__setattr__(self, key, _read_template(path, f"{key}_file"))
             source = getattr(self, key)
             if source is not None:
                 _check_template(source, key)
         return self
+
+
+_MAX_TEMPLATE_BYTES = 1 << 20
+
+
+def _read_template(path: Path, key: str) -> str:
+    """A template file's text: UTF-8, at most 1 MiB (so /dev/zero cannot eat the memory)."""
+    if "\0" in str(path):
+        raise _field_error(key, "must not contain a NUL character")
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(_MAX_TEMPLATE_BYTES + 1)
+    except OSError as exc:
+        raise _field_error(key, f"cannot read {path}: {exc.strerror}") from None
+    if len(raw) > _MAX_TEMPLATE_BYTES:
+        raise _field_error(key, f"{path} is larger than 1 MiB")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _field_error(key, f"{path} is not UTF-8 text") from None
 
 
 def _check_template(source: str, key: str) -> None:
@@ -58,6 +74,8 @@ def _check_template(source: str, key: str) -> None:
         SandboxedEnvironment().parse(source)
     except TemplateSyntaxError as exc:
         raise _field_error(key, f"template error at line {exc.lineno}: {exc.message}") from None
+    except RecursionError:
+        raise _field_error(key, "template error: nested too deeply") from None
 
 
 class WebhookChannel(_Model):
@@ -66,15 +84,26 @@ class WebhookChannel(_Model):
     secret: Annotated[SecretStr | None, BeforeValidator(_none_if_blank)] = None
     headers: dict[str, str] = {}
     timeout: Duration = timedelta(seconds=10)
-    max_attempts: int | None = Field(None, ge=1)
+    max_attempts: int | None = Field(None, ge=1, le=MAX_COUNT)
     max_age: Duration | None = None
-    rate_per_second: float | None = Field(None, gt=0)
+    rate_per_second: float | None = Field(None, gt=0, allow_inf_nan=False)
     batch: bool = False
 
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
         return _http_url(value)
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, value: dict[str, str]) -> dict[str, str]:
+        """Names are HTTP tokens, values one line: else every delivery would fail."""
+        for name, text in value.items():
+            if not re.fullmatch(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+", name):
+                raise ValueError(f"header name {name!r} is not a valid HTTP header name")
+            if any(c in text for c in "\r\n\0"):
+                raise _field_error(name, "header value must be one line")
+        return value
 
     @field_validator("secret")
     @classmethod
@@ -97,9 +126,9 @@ class AppriseChannel(_Templated):
     type: Literal["apprise"]
     urls: list[SecretStr] = Field(min_length=1)
     timeout: Duration = timedelta(seconds=30)
-    max_attempts: int | None = Field(None, ge=1)
+    max_attempts: int | None = Field(None, ge=1, le=MAX_COUNT)
     max_age: Duration | None = None
-    rate_per_second: float | None = Field(None, gt=0)
+    rate_per_second: float | None = Field(None, gt=0, allow_inf_nan=False)
 
     @field_validator("urls")
     @classmethod
@@ -147,6 +176,10 @@ class When(_Model):
                 re.compile(pattern)
             except re.error as exc:
                 raise _field_error(f"error_message[{index}]", f"invalid regex: {exc}") from None
+            except (RecursionError, OverflowError):  # deep nesting, a{99999999999}
+                raise _field_error(
+                    f"error_message[{index}]", "invalid regex: too complex"
+                ) from None
         return self
 
 
@@ -209,7 +242,7 @@ class MuteWindow(_Model):
     @classmethod
     def _clock(cls, value: str) -> str:
         hours, sep, minutes = value.partition(":")
-        ok = sep and hours.isdigit() and minutes.isdigit() and len(minutes) == 2
+        ok = sep and re.fullmatch(r"[0-9]{1,2}", hours) and re.fullmatch(r"[0-9]{2}", minutes)
         if (
             not ok
             or not (0 <= int(hours) <= 24 and 0 <= int(minutes) < 60)
@@ -225,7 +258,7 @@ class MuteWindow(_Model):
 
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: `America` is a folder
             raise ValueError(f"unknown time zone {value!r}, e.g. Europe/Berlin") from None
         return value
 

@@ -229,12 +229,17 @@ class TestSecrets:
             "      - json://127.0.0.1:18100/hook\n"
             "      - mailtos://bot:s3cretpass@example.com?smtp=localhost&to=a@example.com\n"
             "      - slack://abcdefgh/Bcdefghi/cdefghijklmnopqrstuvwxyz\n"
-            "rules: [{name: all, notify: [many]}]\n"
+            "  slack-hook:\n"
+            "    type: webhook\n"
+            "    url: https://hooks.slack.com/services/T0AAAA/B0BBBB/xoxSecretPart99\n"
+            "rules: [{name: all, notify: [many, slack-hook]}]\n"
         )
         values = secret_values(load_settings(config, {}))
-        for plain in ("127.0.0.1", "localhost", "hook", "a@example.com"):
+        for plain in ("127.0.0.1", "localhost", "hook", "a@example.com", "services"):
             assert plain not in values
         for secret in ("s3cretpass", "abcdefgh", "Bcdefghi", "cdefghijklmnopqrstuvwxyz"):
+            assert secret in values
+        for secret in ("T0AAAA", "B0BBBB", "xoxSecretPart99"):  # a webhook's path tokens
             assert secret in values
 
 
@@ -349,3 +354,226 @@ class TestNotificationKeys:
             **patch,
         }
         assert expected in error(tmp_path, data)
+
+
+class TestHostileFiles:
+    """Whatever the file or NOTIFIER_ variables hold: a ConfigError naming where, nothing else."""
+
+    def test_default_also_when_the_variable_is_empty(self, tmp_path: Path) -> None:
+        """`${VAR:-default}` as in the shell and compose: unset or empty both take the default."""
+        data = {**MINIMAL, "http": {"listen": "${LISTEN:-127.0.0.1:9}"}}
+        assert load(tmp_path, data, {"LISTEN": ""}).http.port == 9
+        assert load(tmp_path, data, {"LISTEN": "0.0.0.0:7"}).http.port == 7
+        data["http"] = {"listen": "${HOST}127.0.0.1:8"}  # `${VAR}` set but empty stays empty
+        assert load(tmp_path, data, {"HOST": ""}).http.port == 8
+
+    @pytest.mark.parametrize(
+        ("raw", "expected"),
+        [
+            (b"\xff\xfe llamacloud:\n", "not UTF-8 text at line 1, column 1; save it as UTF-8"),
+            (
+                b"llamacloud:\n  api_key: k\xc3\x28\n",
+                "not UTF-8 text at line 2, column 13; save it as UTF-8",
+            ),
+            (b"\x00\x01binary", "unacceptable character #x0000 at line 1"),
+        ],
+    )
+    def test_bytes_that_are_not_text(self, tmp_path: Path, raw: bytes, expected: str) -> None:
+        """Bytes that are not UTF-8 name the file and where, not a UnicodeDecodeError."""
+        path = tmp_path / "config.yaml"
+        path.write_bytes(raw)
+        with pytest.raises(ConfigError) as caught:
+            load_settings(path, ENV)
+        assert str(caught.value) == f"{path}: {expected}"
+
+    def test_utf16_and_utf8_bom_files_load(self, tmp_path: Path) -> None:
+        """What Windows editors save (UTF-16 or UTF-8 with a byte order mark) is read as such."""
+        path = tmp_path / "config.yaml"
+        for encoding in ("utf-16", "utf-8-sig"):
+            path.write_bytes(yaml.safe_dump(MINIMAL).encode(encoding))
+            assert load_settings(path, {}).sources[0].type.value == "extract_v2"
+
+    @pytest.mark.parametrize(
+        ("text", "expected"),
+        [
+            ("1: foo\n", "1: keys must be strings"),
+            ("~: foo\n", "null: keys must be strings"),
+            ("2026-01-01: foo\n", "2026-01-01: keys must be strings"),
+            ("channels: {h: {type: webhook, url: 'http://x/', 3: x}}\n", "channels.h.3: keys"),
+            ("rules: [{name: r, notify: [h], when: {on: [x]}}]\n", "rules[0].when.true: keys"),
+        ],
+    )
+    def test_keys_that_are_not_strings(self, tmp_path: Path, text: str, expected: str) -> None:
+        """A number, null, date or `on` as a key is named at its path (was a TypeError at top)."""
+        base = "llamacloud: {api_key: k-123456}\nsources: [{type: extract_v2}]\n"
+        assert expected in error(tmp_path, base + text)
+
+    @pytest.mark.parametrize(
+        "value", ["1000000000d", "99999999999999d", "3651d", "522w", "9" * 400 + "ms", ".inf"]
+    )
+    def test_durations_too_long(self, tmp_path: Path, value: str) -> None:
+        """Past ten years a duration is refused at its path (was an OverflowError)."""
+        text = "llamacloud: {api_key: k-1}\nsources: [{type: parse_v2}]\npolling:\n"
+        message = error(tmp_path, text + f"  interval: {value}\n")
+        assert message == "polling.interval: duration too long: at most 3650d (10 years)"
+
+    @pytest.mark.parametrize(
+        ("value", "message"),
+        [
+            (float("inf"), "too long"),
+            (10**400, "too long"),
+            ("3651d", "too long"),
+            (float("nan"), "expected a duration"),
+            (float("-inf"), "positive"),
+            (-(10**400), "positive"),
+        ],
+    )
+    def test_parse_duration_bounds(self, value: object, message: str) -> None:
+        """ValueError, never OverflowError; ten years is still fine."""
+        with pytest.raises(ValueError, match=message):
+            parse_duration(value)
+        assert parse_duration("3650d") == timedelta(days=3650)
+
+    def test_nesting_past_what_yaml_can_read(self, tmp_path: Path) -> None:
+        """5,000 levels of `[` are an error naming the file (was a RecursionError)."""
+        path = tmp_path / "config.yaml"
+        message = error(tmp_path, "llamacloud: " + "[" * 5000 + "]" * 5000 + "\n")
+        assert message == f"{path}: nested too deeply to read"
+        message = error(tmp_path, "x: " + "[" * 60 + "]" * 60 + "\n")
+        assert message == "x" + "[0]" * 49 + ": nested more than 50 levels deep"
+
+    @pytest.mark.parametrize(
+        "text",
+        [
+            "x: &a [*a]\n",
+            "x: &a {y: *a}\n",
+            "".join(  # "billion laughs": 9 ** 9 strings from a few hundred bytes
+                f"{name}: &{name} [{', '.join([f'*{prev}'] * 9) if prev else 'lol'}]\n"
+                for prev, name in zip(["", *"abcdefgh"], "abcdefghi", strict=True)
+            ),
+        ],
+    )
+    def test_alias_bombs_stop_at_once(self, tmp_path: Path, text: str) -> None:
+        """Recursive or exponential aliases are refused quickly (were a hang or RecursionError)."""
+        message = error(tmp_path, text)
+        assert "nested more than 50 levels deep" in message or "more than 100000 values" in message
+
+    @pytest.mark.parametrize(
+        ("value", "kind"),
+        [
+            ("2026-13-45", "timestamp"),
+            ("!!bool maybe", "bool"),
+            ("!!int ''", "int"),
+            ("!!timestamp abc", "timestamp"),
+            ("9" * 5000, "int"),
+        ],
+    )
+    def test_scalars_yaml_cannot_build(self, tmp_path: Path, value: str, kind: str) -> None:
+        """A date that does not exist or a tag that does not fit is a YAML error with its line."""
+        message = error(tmp_path, f"llamacloud: {{api_key: k-1}}\nx: {value}\n")
+        assert message.endswith(
+            f": cannot read this {kind} (quote it if it is text) at line 2, column 4"
+        )
+
+    def test_keys_pydantic_settings_would_take_as_options(self, tmp_path: Path) -> None:
+        """`_cli_parse_args` and friends are unknown keys, not BaseSettings options."""
+        for key in ("_cli_parse_args: true", "_env_prefix: X_", "_secrets_dir: /nonexistent"):
+            message = error(tmp_path, {**MINIMAL, **yaml.safe_load(key)})
+            assert message == f"{key.partition(':')[0]}: unknown key"
+
+    @pytest.mark.parametrize(
+        ("name", "value", "expected"),
+        [
+            (
+                "NOTIFIER_SOURCES",
+                '[{"type": "extract_v2", s3cr3t',
+                "NOTIFIER_SOURCES: not valid JSON",
+            ),
+            ("notifier_polling", "{s3cr3t", "notifier_polling: not valid JSON"),
+            (
+                "NOTIFIER_CHANNELS__H__HEADERS",
+                "{s3cr3t",
+                "NOTIFIER_CHANNELS__H__HEADERS: not valid",
+            ),
+            ("NOTIFIER_RULES", "[" * 100_000, "NOTIFIER_RULES: JSON nested too deeply"),
+        ],
+    )
+    def test_environment_json_that_does_not_parse(
+        self, tmp_path: Path, name: str, value: str, expected: str
+    ) -> None:
+        """The variable is named, its value is not shown (was a pydantic-settings SettingsError)."""
+        data = {**MINIMAL, "channels": {"h": {"type": "webhook", "url": "http://x/"}}}
+        message = error(tmp_path, data, {name: value})
+        assert message.startswith(expected) and "s3cr3t" not in message
+
+    @pytest.mark.parametrize(
+        ("text", "expected"),
+        [
+            ("polling: {reconcile_every: 0x" + "f" * 5000 + "}", "polling.reconcile_every: Input"),
+            ("delivery: {concurrency: 10000000}", "delivery.concurrency: Input"),
+            ("llamacloud: {api_key: k, max_requests_per_second: .inf}", "finite number"),
+            ("http: {listen: 'a:²'}", "http.listen: must be HOST:PORT"),
+            ("http: {listen: 'a:" + "9" * 5000 + "'}", "http.listen: must be HOST:PORT"),
+            ("store: {path: ''}", "store.path: must not be empty"),
+            ('store: {path: "a\\0b"}', "store.path: must not contain a NUL"),
+            (
+                "llamacloud: {api_key: k, base_url: 'https://h:99999'}",
+                "base_url: has an invalid port",
+            ),
+            (
+                "channels: {h: {type: webhook, url: 'http://x/', headers: {'a b': c}}}",
+                "channels.h.headers: header name 'a b' is not a valid HTTP header name",
+            ),
+            (
+                "channels: {h: {type: webhook, url: 'http://x/', headers: {A: \"b\\nc\"}}}",
+                "channels.h.headers.A: header value must be one line",
+            ),
+            (
+                "channels: {h: {type: apprise, urls: ['json://x/'], body_file: \"a\\0b\"}}",
+                "channels.h.body_file: must not contain a NUL character",
+            ),
+            (
+                "rules: [{name: r, notify: [x], when: {error_message: ['a{99999999999}']}}]",
+                "rules[0].when.error_message[0]: invalid regex: too complex",
+            ),
+            (
+                "rules: [{name: r, notify: [x], when: {error_message: ['"
+                + "(" * 5000
+                + ")" * 5000
+                + "']}}]",
+                "rules[0].when.error_message[0]: invalid regex: too complex",
+            ),
+            (
+                "rules: [{name: r, notify: [x], title: '{{ "
+                + "(" * 5000
+                + "1"
+                + ")" * 5000
+                + " }}'}]",
+                "rules[0].title: template error: nested too deeply",
+            ),
+            (
+                "mutes: [{name: m, rules: [r], timezone: America}]",
+                "mutes[0].timezone: unknown time zone 'America'",
+            ),
+            ("mutes: [{name: m, rules: [r], start: '²:00'}]", "mutes[0].start: use HH:MM"),
+        ],
+    )
+    def test_values_that_used_to_escape_as_other_errors(
+        self, tmp_path: Path, text: str, expected: str
+    ) -> None:
+        """Each was an OverflowError, RecursionError, OSError, a raw ValueError text, or passed
+        validation only to fail later in `check` or `once`."""
+        base = "llamacloud: {api_key: k-123456}\nsources: [{type: extract_v2}]\n"
+        assert expected in error(tmp_path, base + text + "\n")
+
+    def test_template_file_that_is_not_text(self, tmp_path: Path) -> None:
+        """A binary or endless body_file is named, not decoded or read into memory whole."""
+        body = tmp_path / "body.j2"
+        body.write_bytes(b"\xff\xfe{{ x }}")
+        data = {
+            **MINIMAL,
+            "channels": {"h": {"type": "apprise", "urls": ["json://x/"], "body_file": str(body)}},
+        }
+        assert error(tmp_path, data) == f"channels.h.body_file: {body} is not UTF-8 text"
+        data["channels"]["h"]["body_file"] = "/dev/zero"  # type: ignore[index]
+        assert error(tmp_path, data) == "channels.h.body_file: /dev/zero is larger than 1 MiB"

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
+import re
 import subprocess
 import sys
 import uuid
@@ -176,6 +178,9 @@ config_values = st.recursive(
     st.none()
     | st.booleans()
     | st.integers(-5, 10**6)
+    | st.sampled_from([2**63, 10**400, -(10**40)])
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.dates()
     | st.text(max_size=20)
     | st.sampled_from(
         [
@@ -183,8 +188,12 @@ config_values = st.recursive(
             "-1s",
             "0s",
             "3d",
+            "1000000000d",
+            "99999999999999d",
+            "9" * 400 + "ms",
             "${MISSING}",
             "${X:-5m}",
+            "${EMPTY:-5m}",
             "extract_v2",
             "slak",
             "webhook",
@@ -194,8 +203,14 @@ config_values = st.recursive(
     lambda inner: (
         st.lists(inner, max_size=3)
         | st.dictionaries(
-            st.sampled_from(
+            st.integers(-3, 3)
+            | st.none()
+            | st.booleans()
+            | st.dates()
+            | st.sampled_from(
                 [
+                    "_cli_parse_args",
+                    "_env_prefix",
                     "llamacloud",
                     "api_key",
                     "sources",
@@ -220,6 +235,7 @@ config_values = st.recursive(
     ),
     max_leaves=12,
 )
+FUZZ_ENV = {"X": "1m", "EMPTY": ""}
 
 
 @settings(
@@ -231,30 +247,122 @@ def test_broken_configs_are_config_errors(tmp_path: Path, data: Any) -> None:
     path = tmp_path / "fuzz.yaml"
     path.write_text(yaml.safe_dump(data))
     try:
-        load_settings(path, {"X": "1m"})
+        load_settings(path, FUZZ_ENV)
     except ConfigError as exc:
         assert all(": " in line for line in str(exc).splitlines())
 
 
+VALID_CONFIG = (
+    b"llamacloud: {api_key: k-fuzz-1234, timeout: 30s}\n"
+    b"sources: [{type: extract_v2}]\n"
+    b"channels: {h: {type: webhook, url: 'http://127.0.0.1/'}}\n"
+    b"rules: [{name: r, when: {status: [FAILED]}, notify: [h]}]\n"
+)
+
+
+def _mutate(data: tuple[int, bytes, str]) -> bytes:
+    at, insert, encoding = data
+    at %= len(VALID_CONFIG) + 1
+    return (VALID_CONFIG[:at] + insert + VALID_CONFIG[at:]).decode("latin-1").encode(encoding)
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.binary(max_size=200)
+    | st.tuples(
+        st.integers(0, len(VALID_CONFIG)),
+        st.binary(min_size=1, max_size=6)
+        | st.sampled_from([b"\n1: x", b"\n~: x", b"\n2026-13-45: x", b" &a [*a]", b"!!int "]),
+        st.sampled_from(["latin-1", "utf-16", "utf-16-le", "utf-8-sig"]),
+    ).map(_mutate)
+)
+def test_arbitrary_bytes_are_config_errors(tmp_path: Path, raw: bytes) -> None:
+    """Any bytes at all, in any encoding: loaded, or a ConfigError with path lines."""
+    path = tmp_path / "fuzz.yaml"
+    path.write_bytes(raw)
+    try:
+        load_settings(path, FUZZ_ENV)
+    except ConfigError as exc:
+        assert all(": " in line for line in str(exc).splitlines())
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.dictionaries(
+        st.sampled_from(
+            [
+                "NOTIFIER_SOURCES",
+                "NOTIFIER_POLLING",
+                "NOTIFIER_POLLING__INTERVAL",
+                "NOTIFIER_CHANNELS",
+                "NOTIFIER_CHANNELS__H__HEADERS",
+                "NOTIFIER_RULES",
+                "NOTIFIER_HTTP__LISTEN",
+                "NOTIFIER_LLAMACLOUD__MAX_REQUESTS_PER_SECOND",
+            ]
+        ),
+        st.text(max_size=30)
+        | json_values.map(json.dumps)
+        | st.sampled_from(["[{", "[" * 5000, "1e400", "NaN", '{"interval": 1e400}']),
+        max_size=3,
+    )
+)
+def test_broken_environment_overrides_are_config_errors(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """Whatever NOTIFIER_ variables hold: loaded, or a ConfigError that never shows a value."""
+    path = tmp_path / "fuzz.yaml"
+    path.write_bytes(VALID_CONFIG)
+    try:
+        load_settings(path, env)
+    except ConfigError as exc:
+        lines = str(exc).splitlines()
+        assert all(": " in line for line in lines)
+        for line in lines:  # the variable is named, its text never shown
+            assert "JSON" not in line or re.fullmatch(
+                r"NOTIFIER_\w+: (not valid JSON|JSON nested too deeply)", line
+            )
+
+
+OK = "llamacloud: {api_key: k}\nsources: [{type: parse_v2}]\n"
+
+
 @pytest.mark.parametrize(
-    "text",
+    ("text", "env"),
     [
-        "llamacloud: [\n",
-        "llamacloud: {api_key: k}\nsources: [{type: extract_v2, statuses: [DONE]}]\n",
-        "llamacloud: {api_key: k}\nsources: 7\n",
-        "\x00\x01binary",
-        "llamacloud: {api_key: k, timeout: 5 minutes}\nsources: [{type: parse_v2}]\n",
+        ("llamacloud: [\n", {}),
+        ("llamacloud: {api_key: k}\nsources: [{type: extract_v2, statuses: [DONE]}]\n", {}),
+        ("llamacloud: {api_key: k}\nsources: 7\n", {}),
+        ("\x00\x01binary", {}),
+        ("llamacloud: {api_key: k, timeout: 5 minutes}\nsources: [{type: parse_v2}]\n", {}),
+        (b"\xff\xfe llamacloud:\n", {}),
+        (b"\xfe\xff\x00l\x00:\x00 \xd8\x00", {}),  # UTF-16 with a lone surrogate
+        (OK + "1: foo\n", {}),
+        (OK + "polling: {interval: 1000000000d}\n", {}),
+        (OK + "polling: {interval: .inf}\n", {}),
+        (OK + "polling: {interval: 99999999999999d}\n", {}),
+        (OK, {"NOTIFIER_SOURCES": "[{bad"}),
+        ("llamacloud: " + "[" * 5000 + "]" * 5000 + "\n", {}),
+        (OK + "x: 2026-13-45\n", {}),
+        (OK + "_cli_parse_args: true\n", {}),
     ],
 )
-def test_broken_configs_exit_2_without_traceback(tmp_path: Path, text: str) -> None:
+def test_broken_configs_exit_2_without_traceback(
+    tmp_path: Path, text: str | bytes, env: dict[str, str]
+) -> None:
     """The CLI turns each into exit status 2 and a readable message."""
     path = tmp_path / "broken.yaml"
-    path.write_text(text)
+    path.write_bytes(text.encode() if isinstance(text, str) else text)
     result = subprocess.run(
         [sys.executable, "-m", "notifier", "check", "--config", str(path)],
         capture_output=True,
         text=True,
         cwd=REPO,
+        env={**os.environ, **env},
         timeout=60,
         check=False,
     )

@@ -79,7 +79,13 @@ class _Walk:
             raise ConfigError(f"{path or '(root)'}: environment variable {name} is not set")
 
         parts = value.split("$${")
-        return "${".join(_VAR.sub(replace, part) for part in parts)
+        replaced = [_VAR.sub(replace, part) for part in parts]
+        if any("${" in _VAR.sub("", part) for part in parts):
+            raise ConfigError(
+                f"{path or '(root)'}: a `${{` that is not ${{VAR}} or ${{VAR:-default}} "
+                "(write $${ for a literal one)"
+            )
+        return "${".join(replaced)
 
 
 def _key_text(key: object) -> str:
@@ -205,6 +211,18 @@ class _Loader(yaml.SafeLoader):
             raise yaml.constructor.ConstructorError(
                 None, None, f"cannot read this {kind} (quote it if it is text)", node.start_mark
             ) from None
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        """A key written twice is an error: YAML would keep the last one without a word."""
+        seen: set[str] = set()
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                if key_node.value in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"key {key_node.value!r} is given twice", key_node.start_mark
+                    )
+                seen.add(key_node.value)
+        return super().construct_mapping(node, deep)
 
 
 def _parse(file: Path, text: str) -> Any:

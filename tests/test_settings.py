@@ -367,6 +367,25 @@ class TestHostileFiles:
         data["http"] = {"listen": "${HOST}127.0.0.1:8"}  # `${VAR}` set but empty stays empty
         assert load(tmp_path, data, {"HOST": ""}).http.port == 8
 
+    def test_a_key_given_twice_is_an_error(self, tmp_path: Path) -> None:
+        """Two `channels:` sections: YAML would keep the second in silence."""
+        path = tmp_path / "config.yaml"
+        path.write_text(
+            "llamacloud: {api_key: k}\nsources: [{type: extract_v2}]\nchannels: {}\nchannels: {}\n"
+        )
+        with pytest.raises(ConfigError) as caught:
+            load_settings(path, ENV)
+        assert str(caught.value) == f"{path}: key 'channels' is given twice at line 4, column 1"
+
+    @pytest.mark.parametrize("text", ["${KEY", "${KEY-default}", "${KEY:?unset}", "a${}b"])
+    def test_a_reference_that_is_not_one_is_an_error(self, tmp_path: Path, text: str) -> None:
+        """An unclosed or unsupported `${...}` is not kept as literal text (the key itself)."""
+        data = {**MINIMAL, "llamacloud": {"api_key": text}}
+        with pytest.raises(ConfigError, match=r"^llamacloud\.api_key: a `\$\{` that is not"):
+            load(tmp_path, data, {"KEY": "llx-value"})
+        data["llamacloud"] = {"api_key": "lit$${KEY}eral"}
+        assert load(tmp_path, data, {}).llamacloud.api_key.get_secret_value() == "lit${KEY}eral"
+
     @pytest.mark.parametrize(
         ("raw", "expected"),
         [
@@ -563,7 +582,8 @@ class TestHostileFiles:
     ) -> None:
         """Each was an OverflowError, RecursionError, OSError, a raw ValueError text, or passed
         validation only to fail later in `check` or `once`."""
-        base = "llamacloud: {api_key: k-123456}\nsources: [{type: extract_v2}]\n"
+        key = "" if text.startswith("llamacloud:") else "llamacloud: {api_key: k-123456}\n"
+        base = key + "sources: [{type: extract_v2}]\n"
         assert expected in error(tmp_path, base + text + "\n")
 
     def test_template_file_that_is_not_text(self, tmp_path: Path) -> None:

@@ -82,14 +82,14 @@ def run_simulator(host: str, port: int, api_key: str, rate: float, seed: int | N
         except OSError as exc:
             reason = exc.strerror or str(exc)
             raise ListenError(f"--port {port}: cannot listen on {host}:{port} ({reason})") from None
-        print(
-            f"LlamaCloud simulator on {url}  (bearer key: {api_key}; control API under /_sim/)",
-            flush=True,
-        )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        print(  # after the handlers: whoever reads this line may stop us at once
+            f"LlamaCloud simulator on {url}  (bearer key: {api_key}; control API under /_sim/)",
+            flush=True,
+        )
         try:
             await stop.wait()
         finally:

@@ -134,6 +134,11 @@ class OutboxWorker:
                 # A read-only or full disk: rows stay pending; try again shortly.
                 log.error("outbox_store_error", channel=name, error=str(exc))
                 idle = _IDLE_POLL
+            except Exception as exc:  # a bug must not end this channel's deliveries for good
+                log.error(
+                    "outbox_loop_error", channel=name, error=redact(f"{type(exc).__name__}: {exc}")
+                )
+                idle = _IDLE_POLL
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wakeup.wait(), timeout=idle)
 

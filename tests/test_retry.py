@@ -60,6 +60,22 @@ def test_a_delay_past_max_age_becomes_a_last_try_at_the_deadline() -> None:
     )
 
 
+def test_a_retry_after_no_timer_can_hold_is_capped() -> None:
+    """`inf`, `1e400` or a date in 3000 wait the cap (1 h); NaN is unreadable. Uncapped, the
+    next attempt's timedelta overflowed and stopped the channel's delivery loop."""
+    for text in ("inf", "1e400", "1e15", "Wed, 01 Jan 3000 00:00:00 GMT"):
+        assert parse_retry_after(text, T0) == 3600.0
+    assert parse_retry_after("nan", T0) is None
+    when = RetryPolicy().next_attempt(
+        attempts=1,
+        created_at=T0,
+        now=T0,
+        retry_after=parse_retry_after("1e400", T0),
+        rng=random.Random(0),
+    )
+    assert when == T0 + timedelta(hours=1)
+
+
 def test_parse_retry_after() -> None:
     """Seconds and HTTP dates both read; garbage reads as None."""
     assert parse_retry_after("7", T0) == 7.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -56,9 +57,14 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
         return None
     text = value.strip()
     try:
-        return max(0.0, float(text))
+        seconds = float(text)
     except ValueError:
         pass
+    else:
+        # "inf", "1e400", "nan": a wait no timer can hold means "a long time", capped.
+        if math.isnan(seconds):
+            return None
+        return min(max(0.0, seconds), _MAX_RETRY_AFTER.total_seconds())
     from email.utils import parsedate_to_datetime  # noqa: PLC0415 -- rare path
 
     try:
@@ -67,4 +73,4 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
         return None
     if moment.tzinfo is None:
         return None
-    return max(0.0, (moment - now).total_seconds())
+    return min(max(0.0, (moment - now).total_seconds()), _MAX_RETRY_AFTER.total_seconds())

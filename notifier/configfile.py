@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from notifier.settings import _ENVIRON, ConfigError, Settings, WebhookChannel
 from notifier.settings_base import _FieldError
-from notifier.urls import is_plain_segment
+from notifier.urls import looks_like_credential
 
 DEFAULT_PATH = Path("config/notifier.yaml")
 
@@ -264,8 +264,13 @@ def _url_secrets(url: str, *, whole: bool) -> list[str]:
     apprise URLs (`whole`) the URL itself and a token in the host's place."""
     parts = urlsplit(url)
     found = [url] if whole else []
-    # Token-like path segments (a Slack webhook's T../B../secret), as safe_target hides them.
-    found += [seg for seg in parts.path.split("/") if seg and not is_plain_segment(seg)]
+    # Token-like path segments: in an apprise URL nearly every segment is a token
+    # (slack://A/B/C), in a webhook URL only what looks like one (hooks/T0123ABCD/...).
+    segments = [seg for seg in parts.path.split("/") if seg]
+    if whole:
+        found += [seg for seg in segments if not _PLAIN_APPRISE_SEGMENT.fullmatch(seg)]
+    else:
+        found += [seg for seg in segments if looks_like_credential(seg)]
     found += [p for p in (parts.password,) if p]
     if parts.username and len(parts.username) >= 6:  # short names are words, not secrets
         found.append(parts.username)
@@ -279,6 +284,8 @@ def _url_secrets(url: str, *, whole: bool) -> list[str]:
     return [seg for seg in found if not seg.startswith("#")]  # a Slack #channel is no secret
 
 
+# A word or a short number: never a credential in an apprise URL's path.
+_PLAIN_APPRISE_SEGMENT = re.compile(r"[a-z]{1,15}|[0-9]{1,9}")
 # Query keys of apprise URLs whose values are addresses or options, not credentials.
 _PLAIN_QUERY_KEYS = frozenset(
     {"to", "from", "cc", "bcc", "format", "mode", "smtp", "port", "name", "verify", "overflow"}

@@ -26,3 +26,15 @@ def safe_target(url: str) -> str:
         seg if not seg or is_plain_segment(seg) else "***" for seg in parts.path.split("/")
     )
     return f"{parts.scheme}://{host}{port}{path}"
+
+
+def looks_like_credential(segment: str) -> bool:
+    """Worth masking in every log line: long, or letters and digits mixed (`T0123ABCD`).
+    Years, short ids and words (`2026`, `v4`, `LlamaCloud`) stay readable; `safe_target`
+    still hides every segment that is not a plain word where a URL is shown whole."""
+    if segment.isdigit():
+        return len(segment) >= 10
+    if len(segment) >= 16:
+        return True
+    has_digit = any(c.isdigit() for c in segment)
+    return len(segment) >= 8 and has_digit and any(c.isalpha() for c in segment)

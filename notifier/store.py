@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,6 +27,9 @@ from notifier.schema import MIGRATIONS
 from notifier.store_outbox import PENDING, SUPPRESSED, OutboxMixin
 
 _IN_CHUNK = 500
+# The active rows a scope refreshes: those it listed, and rows from before `poll_scope` was
+# recorded by their project (the no-project scope takes them all), as before migration 4.
+_OWNED = "(poll_scope = ? OR (poll_scope IS NULL AND (? = '' OR project_id = ?)))"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +55,7 @@ class Store(OutboxMixin):
             if str(path) != ":memory:":
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             self.conn = sqlite3.connect(str(path), isolation_level=None, timeout=30)
-            self.conn.execute("PRAGMA journal_mode=WAL")
+            self._use_wal()
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.execute("PRAGMA foreign_keys=ON")
             self.db = sqlite_utils.Database(self.conn)
@@ -61,6 +65,19 @@ class Store(OutboxMixin):
 
     def close(self) -> None:
         self.conn.close()
+
+    def _use_wal(self) -> None:
+        """Switch to WAL. On a new file several openers may race to switch it, and SQLite
+        answers "locked" at once instead of waiting: try again for a few seconds."""
+        for _ in range(100):
+            try:
+                self.conn.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc):
+                    raise
+                time.sleep(0.05)
+        self.conn.execute("PRAGMA journal_mode=WAL")
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -87,6 +104,12 @@ class Store(OutboxMixin):
             if version in done:
                 continue
             with self.transaction() as conn:
+                # Read again under the write lock: a CLI command opening the same file at the
+                # same moment may have applied it first.
+                if conn.execute(
+                    "SELECT 1 FROM schema_migrations WHERE version = ?", (version,)
+                ).fetchone():
+                    continue
                 for statement in script.split(";"):
                     if statement.strip():
                         conn.execute(statement)
@@ -118,12 +141,9 @@ class Store(OutboxMixin):
 
     def active_job_ids(self, source: str, scope: str) -> list[str]:
         """Ids of the jobs last seen in a non-terminal status by this scope: what a cheap cycle
-        refreshes. Rows from before scopes were recorded belong to every scope."""
-        sql = (
-            "SELECT job_id FROM jobs WHERE source = ? AND terminal = 0 "
-            "AND (poll_scope = ? OR poll_scope IS NULL)"
-        )
-        return [row[0] for row in self.conn.execute(sql, [source, scope])]
+        refreshes. Rows from before scopes were recorded go by their project, as they did."""
+        sql = f"SELECT job_id FROM jobs WHERE source = ? AND terminal = 0 AND {_OWNED}"
+        return [row[0] for row in self.conn.execute(sql, [source, scope, scope, scope])]
 
     def active_summary(
         self, source: str, scope: str
@@ -131,10 +151,9 @@ class Store(OutboxMixin):
         """(status, count, oldest created_at, newest created_at) of the scope's active jobs."""
         sql = (
             "SELECT status, count(*), min(created_at), max(created_at) FROM jobs "
-            "WHERE source = ? AND terminal = 0 AND (poll_scope = ? OR poll_scope IS NULL) "
-            "GROUP BY status"
+            f"WHERE source = ? AND terminal = 0 AND {_OWNED} GROUP BY status"
         )
-        return [tuple(row) for row in self.conn.execute(sql, [source, scope])]
+        return [tuple(row) for row in self.conn.execute(sql, [source, scope, scope, scope])]
 
     def load_rows(self, source: str, job_ids: Iterable[str]) -> dict[str, SnapshotRow]:
         """The snapshot rows of these jobs, read in chunks so no query grows unbounded."""

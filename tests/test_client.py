@@ -250,7 +250,7 @@ class TestSources:
         """250 ids cost 3 requests of at most 100 ids; long ids shrink the batch."""
         ids = [f"ext-{i:036d}" for i in range(250)]
         async with client(api) as c:
-            repeated = JobIdsEncoding(repeated=True)
+            repeated = JobIdsEncoding(repeated={"extract_v2": True})
             async for _ in iter_v2_by_ids(c, "extract_v2", ids, project_id=None, encoding=repeated):
                 pass
         assert [sum(1 for k, _ in q if k == "job_ids") for q in api.queries] == [100, 100, 50]
@@ -274,7 +274,7 @@ class TestSources:
                     for job in page
                 ]
                 assert got == ["a", "b", "c"]
-        assert encoding.repeated is False
+        assert encoding.known("extract_v2") is False and encoding.known("parse_v2") is None
         assert api.queries == [[("page_size", "3"), ("job_ids", "a,b,c")]] * 2
 
     async def test_job_ids_repeated_when_the_comma_form_matches_nothing(self, api: Api) -> None:
@@ -291,7 +291,7 @@ class TestSources:
                     for job in page
                 ]
                 assert got == ["a", "b"]
-        assert encoding.repeated is True
+        assert encoding.known("extract_v2") is True
         repeated = [("page_size", "2"), ("job_ids", "a"), ("job_ids", "b")]
         assert api.queries == [[("page_size", "2"), ("job_ids", "a,b")], repeated, repeated]
 
@@ -308,7 +308,25 @@ class TestSources:
                 )
                 for job in page
             ]
-        assert got == ["a", "b"] and encoding.repeated is True and len(api.queries) == 2
+        assert got == ["a", "b"] and encoding.known("extract_v2") is True and len(api.queries) == 2
+
+    async def test_job_ids_probing_stops_when_the_jobs_are_gone(self, api: Api) -> None:
+        """Batches that match nothing either way teach nothing: after five, the SDK's form,
+        one request per batch, instead of two for ever. An id with a comma goes repeated."""
+        api.default = ids_server(comma=False)
+        encoding = JobIdsEncoding()
+        async with client(api) as c:
+            for _ in range(7):
+                async for _ in iter_v2_by_ids(
+                    c, "extract_v2", ["gone-1", "gone-2"], project_id=None, encoding=encoding
+                ):
+                    pass
+            assert len(api.queries) == 5 * 2 + 2 and encoding.known("extract_v2") is False
+            async for _ in iter_v2_by_ids(
+                c, "extract_v2", ["a", "odd,id"], project_id=None, encoding=encoding
+            ):
+                pass
+        assert api.queries[-1] == [("page_size", "2"), ("job_ids", "a"), ("job_ids", "odd,id")]
 
     async def test_v1_listing(self, api: Api) -> None:
         """v1 endpoints take the agent id and answer a JSON array."""

@@ -1,12 +1,17 @@
 """store: migrations, the one-transaction cycle commit and the outbox queries, on real files."""
 
 import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from notifier.core.models import Event, Route, SnapshotRow
+from notifier.schema import MIGRATIONS
 from notifier.store import Store
+from tests.harness import REPO
 
 NOW = "2026-11-23T10:00:00.000000Z"
 LATER = "2026-11-23T10:05:00.000000Z"
@@ -108,14 +113,17 @@ class TestCommitCycle:
         assert store.active_job_ids("extract_v2", "") == ["ext-2"]
 
     def test_active_jobs_belong_to_the_scope_that_listed_them(self, store: Store) -> None:
-        """Whatever project the item names; rows from before scopes were kept go to every one."""
+        """Whatever project the item names (all say prj-1 here). Rows from before scopes were
+        kept go by their project, as they did: to prj-1 and to the no-project scope."""
         store.commit_jobs(scope="prj-a", now=NOW, rows=[snapshot("ext-a", "RUNNING")], events=[])
         store.commit_jobs(scope="prj-b", now=NOW, rows=[snapshot("ext-b", "RUNNING")], events=[])
         store.conn.execute("UPDATE jobs SET poll_scope = NULL WHERE job_id = 'ext-b'")
         store.commit_jobs(scope="prj-b", now=NOW, rows=[snapshot("ext-c", "RUNNING")], events=[])
-        assert sorted(store.active_job_ids("extract_v2", "prj-a")) == ["ext-a", "ext-b"]
-        assert sorted(store.active_job_ids("extract_v2", "prj-b")) == ["ext-b", "ext-c"]
-        assert [s[:2] for s in store.active_summary("extract_v2", "prj-a")] == [("RUNNING", 2)]
+        assert store.active_job_ids("extract_v2", "prj-a") == ["ext-a"]
+        assert store.active_job_ids("extract_v2", "prj-b") == ["ext-c"]
+        assert store.active_job_ids("extract_v2", "prj-1") == ["ext-b"]
+        assert store.active_job_ids("extract_v2", "") == ["ext-b"]
+        assert [s[:2] for s in store.active_summary("extract_v2", "prj-b")] == [("RUNNING", 1)]
 
 
 class TestOutbox:
@@ -188,3 +196,27 @@ class TestGroupsAndRepeats:
             "evt_1",
             "evt_2",
         ]
+
+
+def test_processes_opening_a_new_file_at_once_all_migrate_it(tmp_path: Path) -> None:
+    """A daemon and CLI commands starting together on a new (or older) file: each migration
+    is applied once, and no opener fails on one another applied first."""
+    path = tmp_path / "race.db"
+    code = (
+        "import sys, time; from notifier.store import Store; "
+        "time.sleep(max(0.0, float(sys.argv[2]) - time.time())); "  # all start at once
+        "print(Store(sys.argv[1]).schema_version())"
+    )
+    start = str(time.time() + 2.0)
+    openers = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(path), start],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(8)
+    ]
+    results = [opener.communicate(timeout=60) for opener in openers]
+    assert [out.strip() for out, _ in results] == [str(len(MIGRATIONS))] * 8, results

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from notifier.core.models import Job
@@ -83,19 +83,34 @@ def id_batches(job_ids: Sequence[str], batch_size: int) -> list[list[str]]:
 
 @dataclass
 class JobIdsEncoding:
-    """How this API reads a list of `job_ids`, learned from its answers.
+    """How each endpoint reads a list of `job_ids`, learned from its answers.
 
     The API pages say only "array of string". LlamaCloud's SDK sends one comma-separated
     value; a server that reads an OpenAPI array wants the key repeated, and reads the comma
     form as one id that matches nothing. So: comma first, and a batch of several ids whose
     first page matches none of them (or that is refused) is asked again with the key repeated.
-    Whichever form found a job is kept for the rest of the run.
+    Whichever form found a job is kept for the rest of the run, per source. A source whose
+    probes keep finding nothing (its jobs are gone) settles on the SDK's form after a few,
+    rather than paying two requests per batch for ever.
     """
 
-    repeated: bool | None = None
+    repeated: dict[str, bool] = field(default_factory=dict)
+    inconclusive: dict[str, int] = field(default_factory=dict)
+
+    def known(self, source: str) -> bool | None:
+        return self.repeated.get(source)
+
+    def learn(self, source: str, repeated: bool | None) -> None:
+        if repeated is not None:
+            self.repeated[source] = repeated
+            return
+        self.inconclusive[source] = self.inconclusive.get(source, 0) + 1
+        if self.inconclusive[source] >= _MAX_INCONCLUSIVE:
+            self.repeated[source] = False
 
 
 _REJECTED = (400, 422)
+_MAX_INCONCLUSIVE = 5
 
 
 async def iter_v2_by_ids(
@@ -123,8 +138,11 @@ async def iter_v2_by_ids(
         )
 
     for batch in id_batches(job_ids, batch_size):
-        if encoding.repeated is not None or len(batch) == 1 or any("," in i for i in batch):
-            async for page in pages(batch, encoding.repeated is not False):
+        known = encoding.known(source)
+        if known is not None or len(batch) == 1 or any("," in i for i in batch):
+            # An id with a comma in it can only travel with the key repeated.
+            repeated = known is not False or any("," in i for i in batch)
+            async for page in pages(batch, repeated):
                 yield page
             continue
         # Not known yet: the comma form's first page tells, then the repeated form is tried.
@@ -137,7 +155,7 @@ async def iter_v2_by_ids(
                 raise
             first = None
         if first is not None and any(job.job_id in wanted for job in first):
-            encoding.repeated = False
+            encoding.learn(source, False)
             yield first
             async for page in probe:
                 yield page
@@ -146,8 +164,7 @@ async def iter_v2_by_ids(
         async for page in pages(batch, True):
             found = found or any(job.job_id in wanted for job in page)
             yield page
-        if found:
-            encoding.repeated = True
+        encoding.learn(source, True if found else None)
 
 
 async def list_v1(

@@ -112,7 +112,8 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     ),
     (
         "the targets of a channel that accepted a row",
-        # An apprise channel of several URLs: a retry goes only to those that did not accept.
+        # An apprise channel of several URLs: a retry goes only to those that did not accept
+        # (digests of the URLs, comma-separated).
         """
         ALTER TABLE outbox ADD COLUMN accepted TEXT;
         """,

@@ -31,7 +31,7 @@ class Delivery:
     last_status: int | None
     delivered_at: str | None
     group_key: str | None = None
-    accepted: frozenset[int] = frozenset()  # targets of the channel that took it already
+    accepted: frozenset[str] = frozenset()  # keys of the channel's targets that took it
 
 
 class OutboxMixin:
@@ -50,7 +50,7 @@ class OutboxMixin:
 
     @staticmethod
     def _delivery(row: Sequence[Any]) -> Delivery:
-        accepted = frozenset(int(i) for i in row[12].split(",")) if row[12] else frozenset()
+        accepted = frozenset(row[12].split(",")) if row[12] else frozenset()
         channel, rule, state, attempts, created, due, error, status, delivered, group = row[2:12]
         return Delivery(
             row[0],
@@ -158,12 +158,12 @@ class OutboxMixin:
         error: str,
         status: int | None,
         next_attempt_at: str | None,
-        accepted: Collection[int] = (),
+        accepted: Collection[str] = (),
     ) -> None:
         """Count a failed attempt: retry at `next_attempt_at`, or dead-letter when it is None.
         `accepted`: the channel's targets that have taken the row so far."""
         state = PENDING if next_attempt_at is not None else DEAD
-        taken = ",".join(str(i) for i in sorted(accepted)) or None
+        taken = ",".join(sorted(accepted)) or None
         with self.transaction() as conn:
             conn.execute(
                 "UPDATE outbox SET state = ?, attempts = attempts + 1, last_error = ?, "

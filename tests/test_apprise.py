@@ -367,6 +367,24 @@ async def json_target() -> AsyncIterator[tuple[JsonTarget, str]]:
     await runner.cleanup()
 
 
+async def test_what_took_a_row_is_known_by_url_not_by_position(
+    smtp: tuple[Mailbox, int], json_target: tuple[JsonTarget, str]
+) -> None:
+    """The list edited between two attempts (a URL removed, the rest reordered): a URL that
+    took the message is skipped wherever it moved, one that did not is sent to."""
+    mailbox, port = smtp
+    target, base = json_target
+    target.answers["/down"] = [500]
+    email_url = f"mailto://127.0.0.1:{port}?from=notifier@example.com&to=oncall@example.com"
+    first = AppriseTarget("both", [f"{base}/down", email_url])
+    with pytest.raises(DeliveryError) as caught:
+        await first.send(failed_event(), "r")
+    assert len(mailbox.messages) == 1 and len(caught.value.accepted) == 1
+    edited = AppriseTarget("both", [email_url, f"{base}/new"])
+    await edited.send(failed_event(), "r", caught.value.accepted)
+    assert len(mailbox.messages) == 1 and target.requests == ["/down", "/new"]
+
+
 async def test_one_failing_url_neither_blocks_nor_repeats_the_others(
     smtp: tuple[Mailbox, int], json_target: tuple[JsonTarget, str], tmp_path: Path
 ) -> None:

@@ -7,6 +7,7 @@ per-plugin pause between sends is switched off: the outbox worker paces each cha
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Sequence, Set
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +40,7 @@ _NOTIFY_TYPE = {
 class _Target:
     kind: Kind
     label: str  # the URL with credentials masked, for errors
+    key: str  # a digest of the URL: which targets took a row survives edits to the list
     apprise: Any  # an apprise.Apprise holding this one URL
     limits: tuple[int, int]
 
@@ -72,7 +74,10 @@ def _load(name: str, index: int, url: str) -> _Target:
     holder = apprise.Apprise()
     holder.add(plugin)
     label = str(plugin.url(privacy=True))
-    return _Target(kind, label, holder, (title_max, body_max))
+    # 32 bits: enough to tell a channel's few URLs apart, too few to confirm a guessed
+    # credential from the database.
+    key = hashlib.sha256(url.encode()).hexdigest()[:8]
+    return _Target(kind, label, key, holder, (title_max, body_max))
 
 
 class AppriseTarget:
@@ -103,21 +108,21 @@ class AppriseTarget:
             body=by_rule.body or self._overrides.body,
         )
 
-    async def send(self, event: Event, rule: str, done: Set[int] = frozenset()) -> int | None:
+    async def send(self, event: Event, rule: str, done: Set[str] = frozenset()) -> int | None:
         return await self.send_group([event], rule, done)
 
     async def send_group(
-        self, events: Sequence[Event], rule: str, done: Set[int] = frozenset()
+        self, events: Sequence[Event], rule: str, done: Set[str] = frozenset()
     ) -> int | None:
-        """One message about all `events` to every URL of the channel not in `done` (the
-        indexes that accepted an earlier attempt). Every URL is tried even when one fails;
+        """One message about all `events` to every URL of the channel not in `done` (the keys
+        of those that accepted an earlier attempt). Every URL is tried even when one fails;
         the DeliveryError then says which accepted, so a retry goes only to the rest."""
         overrides = self._overrides_for(rule)
         notify_type = _NOTIFY_TYPE.get(events[0].phase, apprise.NotifyType.INFO)
         accepted = set(done)
         failures: list[DeliveryError] = []
-        for index, target in enumerate(self._targets):
-            if index in done:
+        for target in self._targets:
+            if target.key in done:
                 continue
             try:
                 message = render_message(target.kind, events, rule, overrides, target.limits)
@@ -129,7 +134,7 @@ class AppriseTarget:
             except DeliveryError as exc:
                 failures.append(exc)
             else:
-                accepted.add(index)
+                accepted.add(target.key)
         if failures:
             raise DeliveryError(
                 "; ".join(str(f) for f in failures),

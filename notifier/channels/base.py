@@ -21,23 +21,23 @@ class DeliveryError(Exception):
         retryable: bool,
         status: int | None = None,
         retry_after: float | None = None,
-        accepted: frozenset[int] = frozenset(),
+        accepted: frozenset[str] = frozenset(),
     ) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.status = status
         self.retry_after = retry_after
-        self.accepted = accepted  # a channel of several targets: the indexes that did accept
+        self.accepted = accepted  # a channel of several targets: the keys of those that did
 
 
 class Channel(Protocol):
     """A delivery target. `send` returns the target's status code (None if it has none).
 
-    `done`: for a channel of several targets, the indexes that accepted an earlier attempt.
+    `done`: for a channel of several targets, the keys of those that accepted an earlier try.
     """
 
     name: str
 
-    async def send(self, event: Event, rule: str, done: Set[int] = frozenset()) -> int | None: ...
+    async def send(self, event: Event, rule: str, done: Set[str] = frozenset()) -> int | None: ...
 
     async def close(self) -> None: ...

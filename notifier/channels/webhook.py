@@ -71,7 +71,7 @@ class WebhookChannel:
         body = payload_bytes(event, rule)
         return body, self._sign(event.id, body, timestamp)
 
-    async def send(self, event: Event, rule: str, done: Set[int] = frozenset()) -> int:
+    async def send(self, event: Event, rule: str, done: Set[str] = frozenset()) -> int:
         body, headers = self.build_request(event, rule, int(time.time()))
         return await self._post(body, headers)
 
@@ -122,7 +122,7 @@ class BatchWebhookChannel(WebhookChannel):
     """
 
     async def send_group(
-        self, events: Sequence[Event], rule: str, done: Set[int] = frozenset()
+        self, events: Sequence[Event], rule: str, done: Set[str] = frozenset()
     ) -> int:
         ids = "\x1f".join(e.id for e in events)
         batch_id = "bat_" + hashlib.sha256(ids.encode()).hexdigest()[:24]

@@ -26,6 +26,7 @@ DEFAULT_PATH = Path("config/notifier.yaml")
 
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_STRAY = re.compile(r"\$\{[A-Za-z_}]")
 
 # Far beyond any real configuration; a file past them is a mistake or an alias bomb.
 MAX_DEPTH = 50
@@ -69,8 +70,15 @@ class _Walk:
         if not isinstance(value, str):
             return value
 
+        stray = ConfigError(
+            f"{path or '(root)'}: a `${{` that is not ${{VAR}} or ${{VAR:-default}} "
+            "(write $${ for a literal one)"
+        )
+
         def replace(match: re.Match[str]) -> str:
             name, default = match.group(1), match.group(2)
+            if default is not None and "${" in default:
+                raise stray  # `${A:-${B}}`: nested references are not read
             found = self.environ.get(name)
             if default is not None and not found:
                 return default
@@ -80,11 +88,10 @@ class _Walk:
 
         parts = value.split("$${")
         replaced = [_VAR.sub(replace, part) for part in parts]
-        if any("${" in _VAR.sub("", part) for part in parts):
-            raise ConfigError(
-                f"{path or '(root)'}: a `${{` that is not ${{VAR}} or ${{VAR:-default}} "
-                "(write $${ for a literal one)"
-            )
+        # `${KEY`, `${KEY-x}`, `${KEY:?x}`, `${}`: meant as a reference, not one. A `${{` (a
+        # dollar before a Jinja expression in a template) is text.
+        if any(_STRAY.search(_VAR.sub("", part)) for part in parts):
+            raise stray
         return "${".join(replaced)
 
 
@@ -212,17 +219,19 @@ class _Loader(yaml.SafeLoader):
                 None, None, f"cannot read this {kind} (quote it if it is text)", node.start_mark
             ) from None
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        """A key written twice is an error: YAML would keep the last one without a word."""
+    def compose_mapping_node(self, anchor: Any) -> yaml.MappingNode:
+        """A key written twice is an error: YAML would keep the last one without a word.
+        Checked as written, before merge keys (`<<: *base`) copy keys in."""
+        node: yaml.MappingNode = super().compose_mapping_node(anchor)
         seen: set[str] = set()
         for key_node, _ in node.value:
             if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
                 if key_node.value in seen:
-                    raise yaml.constructor.ConstructorError(
+                    raise yaml.composer.ComposerError(
                         None, None, f"key {key_node.value!r} is given twice", key_node.start_mark
                     )
                 seen.add(key_node.value)
-        return super().construct_mapping(node, deep)
+        return node
 
 
 def _parse(file: Path, text: str) -> Any:

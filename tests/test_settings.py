@@ -369,6 +369,23 @@ class TestHostileFiles:
         data["http"] = {"listen": "${HOST}127.0.0.1:8"}  # `${VAR}` set but empty stays empty
         assert load(tmp_path, data, {"HOST": ""}).http.port == 8
 
+    def test_merge_keys_and_anchors_are_no_duplicates(self, tmp_path: Path) -> None:
+        """`<<: *team` copies keys in; only a key written twice in one mapping is an error."""
+        path = tmp_path / "config.yaml"
+        path.write_text(
+            "llamacloud: {api_key: k}\nsources: [{type: extract_v2}]\nchannels:\n"
+            "  hook: {type: webhook, url: 'http://127.0.0.1:9/x',\n"
+            "         headers: &team {<<: {X-Base: one, X-Team: base}, X-Team: ops}}\n"
+            "  mirror: {type: webhook, url: 'http://127.0.0.1:9/y',\n"
+            "           headers: {<<: *team, X-Mirror: 'yes'}}\n"
+        )
+        mirror = load_settings(path, ENV).channels["mirror"]
+        assert mirror.headers == {  # type: ignore[union-attr]
+            "X-Base": "one",
+            "X-Team": "ops",  # a merge's key overridden in the mapping: no duplicate
+            "X-Mirror": "yes",
+        }
+
     def test_a_key_given_twice_is_an_error(self, tmp_path: Path) -> None:
         """Two `channels:` sections: YAML would keep the second in silence."""
         path = tmp_path / "config.yaml"
@@ -379,7 +396,9 @@ class TestHostileFiles:
             load_settings(path, ENV)
         assert str(caught.value) == f"{path}: key 'channels' is given twice at line 4, column 1"
 
-    @pytest.mark.parametrize("text", ["${KEY", "${KEY-default}", "${KEY:?unset}", "a${}b"])
+    @pytest.mark.parametrize(
+        "text", ["${KEY", "${KEY-default}", "${KEY:?unset}", "a${}b", "${A:-${KEY}}"]
+    )
     def test_a_reference_that_is_not_one_is_an_error(self, tmp_path: Path, text: str) -> None:
         """An unclosed or unsupported `${...}` is not kept as literal text (the key itself)."""
         data = {**MINIMAL, "llamacloud": {"api_key": text}}
@@ -387,6 +406,8 @@ class TestHostileFiles:
             load(tmp_path, data, {"KEY": "llx-value"})
         data["llamacloud"] = {"api_key": "lit$${KEY}eral"}
         assert load(tmp_path, data, {}).llamacloud.api_key.get_secret_value() == "lit${KEY}eral"
+        data["llamacloud"] = {"api_key": "Cost: ${{ job.cost }}"}  # a template's dollar sign
+        assert load(tmp_path, data, {}).llamacloud.api_key.get_secret_value().startswith("Cost: $")
 
     @pytest.mark.parametrize(
         ("raw", "expected"),

@@ -32,14 +32,14 @@ def populate(path: Path, active_ids: list[str], finished_ids: list[str]) -> None
     stamp = format_ts(now - timedelta(hours=2))
     with store.transaction() as conn:
         conn.executemany(
-            "INSERT INTO jobs VALUES ('extract_v2', ?, 'COMPLETED', NULL, ?, ?, ?, 1, 0, 1)",
+            "INSERT INTO jobs VALUES ('extract_v2', ?, 'COMPLETED', NULL, ?, ?, ?, 1, 0, 1, '')",
             ((job_id, stamp, stamp, stamp) for job_id in finished_ids),
         )
     finished = SNAPSHOT - len(active_ids) - len(finished_ids)
     for start in range(0, finished, 50_000):
         with store.transaction() as conn:
             conn.executemany(
-                "INSERT INTO jobs VALUES (?, ?, 'COMPLETED', 'prj', ?, ?, ?, 1, 0, 1)",
+                "INSERT INTO jobs VALUES (?, ?, 'COMPLETED', 'prj', ?, ?, ?, 1, 0, 1, '')",
                 (
                     ("extract_v2", f"ext-done-{n:012d}", stamp, stamp, stamp)
                     for n in range(start, min(start + 50_000, finished))
@@ -47,7 +47,7 @@ def populate(path: Path, active_ids: list[str], finished_ids: list[str]) -> None
             )
     with store.transaction() as conn:
         conn.executemany(
-            "INSERT INTO jobs VALUES ('extract_v2', ?, 'RUNNING', NULL, ?, ?, ?, 1, 0, 0)",
+            "INSERT INTO jobs VALUES ('extract_v2', ?, 'RUNNING', NULL, ?, ?, ?, 1, 0, 0, '')",
             ((job_id, stamp, stamp, stamp) for job_id in active_ids),
         )
         conn.execute(

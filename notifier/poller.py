@@ -305,11 +305,15 @@ class _Cycle:
 
     def _watermark(self) -> str | None:
         """The newest created_at seen (never past the cycle's start). Jobs the API dates not
-        at all date from the cycle's start instead: without a watermark every cycle would
-        list the whole lookback window again."""
+        at all date from the cycle's start instead, by the API's clock when its answers say
+        what that is (a server behind ours would otherwise filter new jobs out): without a
+        watermark every cycle would list the whole lookback window again."""
         if self.newest is not None:
             return min(self.newest, self.ceiling)
-        return self.ceiling if self.undated else None
+        if not self.undated:
+            return None
+        server = self.poller.client.server_time
+        return self.ceiling if server is None else min(self.ceiling, format_ts(server))
 
     def _commit(self, *, final: bool) -> None:
         now = format_ts(self.poller.clock())

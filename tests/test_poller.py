@@ -6,6 +6,7 @@ import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
@@ -378,6 +379,7 @@ class LiteralApi:
         self.dated = dated
         self.jobs: dict[str, tuple[str, datetime]] = {}  # id -> (status, created_at)
         self.queries: list[dict[str, str]] = []
+        self.clock: datetime | None = None  # its own time, sent as the Date header
 
     async def handle(self, request: web.Request) -> web.Response:
         query = request.query
@@ -402,8 +404,10 @@ class LiteralApi:
             for item, (_, _, created) in zip(items, listed[start:], strict=False):
                 item["created_at"] = created.isoformat().replace("+00:00", "Z")
         more = start + size < len(listed)
+        headers = {} if self.clock is None else {"Date": format_datetime(self.clock, usegmt=True)}
         return web.json_response(
-            {"items": items, "next_page_token": str(start + size) if more else None}
+            {"items": items, "next_page_token": str(start + size) if more else None},
+            headers=headers,
         )
 
 
@@ -476,3 +480,18 @@ class TestLiteralApi:
         await poller.poll(PARSE)
         low = datetime.fromisoformat(api.queries[-1]["created_at_on_or_after"])
         assert low == T0 - timedelta(minutes=5)
+
+    async def test_undated_jobs_go_by_the_api_clock_when_it_is_behind(
+        self, literal: tuple[LiteralApi, Poller, Clock]
+    ) -> None:
+        """The API's clock 20 minutes behind ours: a job it creates after the first cycle is
+        still inside the next cycle's window (its Date header, not our clock, sets it)."""
+        api, poller, clock = literal
+        api.dated, api.clock = False, T0 - timedelta(minutes=20)
+        api.jobs["pjb-old"] = ("COMPLETED", T0 - timedelta(hours=20))
+        await poller.poll(PARSE)
+        api.clock += timedelta(minutes=1)
+        api.jobs["pjb-new"] = ("PENDING", api.clock)
+        clock.now += timedelta(minutes=1)
+        (event,) = (await poller.poll(PARSE)).events
+        assert (event.job_id, event.to_status) == ("pjb-new", "PENDING")

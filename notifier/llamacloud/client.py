@@ -8,6 +8,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import aiohttp
@@ -37,6 +38,17 @@ class _Retry(Exception):
         super().__init__(reason)
         self.status = status
         self.retry_after = retry_after
+
+
+def _http_date(value: str | None) -> datetime | None:
+    """An HTTP `Date` header as an aware datetime, or None."""
+    if not value:
+        return None
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return moment if moment.tzinfo is not None else None
 
 
 def _detail(body: object) -> str:
@@ -88,6 +100,9 @@ class LlamaCloudClient:
         self._session: aiohttp.ClientSession | None = None
         self.requests_sent = 0
         self.errors = 0
+        # The API's clock as its last answer's Date header gave it: what its created_at
+        # filters compare with, which may differ from ours.
+        self.server_time: datetime | None = None
 
     async def __aenter__(self) -> LlamaCloudClient:
         return self
@@ -148,6 +163,7 @@ class LlamaCloudClient:
                 status = response.status
                 body = await response.read()
                 retry_after = response.headers.get("Retry-After")
+                server_date = response.headers.get("Date")
         except TimeoutError:
             self._report(path, None, started)
             raise _Retry("timed out", None, None) from None
@@ -155,6 +171,7 @@ class LlamaCloudClient:
             self._report(path, None, started)
             raise _Retry(f"{type(exc).__name__}", None, None) from None
         self._report(path, status, started)
+        self.server_time = _http_date(server_date) or self.server_time
         if status == 429 or status >= 500 or status == 408:
             wait = parse_retry_after(retry_after, datetime.now(UTC))
             raise _Retry(f"HTTP {status}", status, wait)

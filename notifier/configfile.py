@@ -143,6 +143,11 @@ def _messages(error: ValidationError) -> list[str]:
             message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = "unknown key"
+        elif item["type"] in ("union_tag_not_found", "union_tag_invalid"):
+            # A tagged union (a channel's `type`): name the field, not pydantic's wording.
+            path = _join(path, str(context.get("discriminator", "type")).strip("'"))
+            expected = str(context.get("expected_tags", "")).replace("'", "")
+            message = f"must be one of: {expected}" if expected else "required"
         lines.append(f"{path or '(root)'}: {message}")
     return lines
 

@@ -386,6 +386,20 @@ class TestHostileFiles:
             "X-Mirror": "yes",
         }
 
+    def test_a_channel_type_missing_or_unknown_names_the_field(self, tmp_path: Path) -> None:
+        """`channels.NAME.type`, not pydantic's "unable to extract tag" wording."""
+        data = {
+            **MINIMAL,
+            "channels": {
+                "hook": {"url": "http://127.0.0.1:9/x"},
+                "h2": {"type": "smoke", "url": "http://127.0.0.1:9/x"},
+            },
+        }
+        assert sorted(error(tmp_path, data).splitlines()) == [
+            "channels.h2.type: must be one of: webhook, apprise",
+            "channels.hook.type: required",
+        ]
+
     def test_a_key_given_twice_is_an_error(self, tmp_path: Path) -> None:
         """Two `channels:` sections: YAML would keep the second in silence."""
         path = tmp_path / "config.yaml"

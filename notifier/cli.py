@@ -79,16 +79,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-class UsageError(Exception):
-    """A command-line value that cannot be used; exit 2 like argparse's own errors."""
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from notifier.errors import (  # noqa: PLC0415 -- keep --help fast
         AlreadyRunning,
         ListenError,
         StoreError,
+        UsageError,
     )
     from notifier.settings import ConfigError  # noqa: PLC0415
 
@@ -209,6 +206,7 @@ def _since(text: str | None) -> str | None:
     if text is None:
         return None
     from notifier.durations import since_timestamp  # noqa: PLC0415
+    from notifier.errors import UsageError  # noqa: PLC0415
 
     try:
         return since_timestamp(text, datetime.now(UTC))

@@ -14,3 +14,8 @@ class AlreadyRunning(Exception):
 
 class ListenError(Exception):
     """The status server cannot take its address (in use, or not this host's)."""
+
+
+class UsageError(Exception):
+    """A command-line value that cannot be used (an unknown channel name, a bad --for);
+    exit 2 like argparse's own errors, without the "invalid configuration" heading."""

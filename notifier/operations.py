@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 from notifier.core.models import Event
 from notifier.core.timestamps import format_ts
 from notifier.durations import parse_duration
-from notifier.settings import ConfigError, Settings
+from notifier.errors import UsageError
+from notifier.settings import Settings
 from notifier.store import Store
 
 SAMPLE_RULE = "test-channel"
@@ -44,7 +45,7 @@ async def test_channel(settings: Settings, name: str) -> str:
 
     if name not in settings.channels:
         known = ", ".join(settings.channels) or "none"
-        raise ConfigError(f"channels.{name}: no such channel (configured: {known})")
+        raise UsageError(f"no channel named {name!r} (configured: {known})")
     channel = build_channels(
         settings.model_copy(update={"channels": {name: settings.channels[name]}})
     )[name]
@@ -71,12 +72,12 @@ def mute(
     assert target is not None
     known = {rule_.name for rule_ in settings.rules} if kind == "rule" else set(settings.channels)
     if target not in known:
-        raise ConfigError(f"{kind}: no {kind} named {target!r} in the configuration")
+        raise UsageError(f"no {kind} named {target!r} in the configuration")
     now = datetime.now(UTC)
     try:
         until = format_ts(now + parse_duration(duration))
     except ValueError as exc:
-        raise ConfigError(f"--for: {exc}") from None
+        raise UsageError(f"--for {duration!r}: {exc}") from None
     mute_id = store.add_mute(kind=kind, name=target, until=until, reason=reason, now=format_ts(now))
     return f"muted {kind} {target!r} until {until} (mute {mute_id})"
 

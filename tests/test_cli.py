@@ -318,7 +318,11 @@ def test_mute_list_unmute(tmp_path: Path) -> None:
     assert muted.returncode == 0 and muted.stdout.startswith("muted channel 'hook' until ")
     listed = run("mute", "--list")
     assert "channel 'hook'" in listed.stdout and "(deploy)" in listed.stdout
-    assert run("mute", "--rule", "nope").returncode == 2
+    unknown = run("mute", "--rule", "nope")
+    assert unknown.returncode == 2
+    assert unknown.stderr.strip() == "notifier: no rule named 'nope' in the configuration"
+    bad_for = run("mute", "--channel", "hook", "--for", "a while")
+    assert bad_for.returncode == 2 and bad_for.stderr.startswith("notifier: --for 'a while': ")
     assert run("unmute", "--channel", "hook").stdout.strip() == "removed 1 mute"
     assert run("mute", "--list").stdout.strip() == "(no active mutes)"
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from notifier.core.statuses import ENDPOINTS, STATUSES, SourceType
 from notifier.durations import format_duration
 from notifier.settings import AppriseChannel, Settings, When
@@ -84,10 +86,24 @@ def describe(settings: Settings) -> str:
         )
     if not settings.rules:
         lines.append("  (none: transitions are recorded but not delivered)")
-    warnings = status_warnings(settings)
+    warnings = status_warnings(settings) + store_warnings(settings)
     if warnings:
         lines += ["", "warnings:", *(f"  {w}" for w in warnings)]
     return "\n".join(lines)
+
+
+def store_warnings(settings: Settings) -> list[str]:
+    """A store this host could not write. A warning, not an error: `check` may run where the
+    daemon does not (CI checking a container's config that names /data)."""
+    path = settings.store.path.absolute()
+    if path.exists():
+        writable = os.access(path, os.R_OK | os.W_OK) and os.access(path.parent, os.W_OK)
+    else:
+        parent = path.parent
+        while not parent.exists() and parent != parent.parent:
+            parent = parent.parent
+        writable = parent.is_dir() and os.access(parent, os.W_OK)
+    return [] if writable else [f"store.path: {path} is not writable here"]
 
 
 def status_warnings(settings: Settings) -> list[str]:

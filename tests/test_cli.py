@@ -78,6 +78,15 @@ class TestCheck:
         )
         assert "warnings:" not in notifier("check", "--config", str(EXAMPLE)).stdout
 
+    def test_a_store_path_this_host_cannot_write_is_a_warning(self, tmp_path: Path) -> None:
+        """A store under a regular file cannot be created: check says so (exit 0, since the
+        config may be meant for another host), instead of `run` failing later."""
+        (tmp_path / "a-file").write_text("")
+        env = {**ENV, "NOTIFIER_STORE__PATH": str(tmp_path / "a-file" / "notifier.db")}
+        result = notifier("check", "--config", str(EXAMPLE), env=env)
+        assert result.returncode == 0, result.stderr
+        assert f"store.path: {tmp_path}/a-file/notifier.db is not writable here" in result.stdout
+
     def test_unknown_channel_exits_2_naming_the_field(self, tmp_path: Path) -> None:
         """A rule naming an unknown channel: exit 2, the field path, no traceback."""
         broken = tmp_path / "broken.yaml"

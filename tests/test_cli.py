@@ -348,15 +348,7 @@ def test_a_taken_http_port_is_a_clear_error(tmp_path: Path) -> None:
             "http://127.0.0.1:9/hook",
             http={"enabled": True, "listen": f"127.0.0.1:{port}"},
         )
-        result = subprocess.run(
-            [sys.executable, "-m", "notifier", "run", "--config", str(config)],
-            capture_output=True,
-            text=True,
-            env=daemon_env(),
-            cwd=REPO,
-            timeout=60,
-            check=False,
-        )
+        result = notifier("run", "--config", str(config), env=daemon_env())
     assert result.returncode == 1
     assert f"http.listen 127.0.0.1:{port}: cannot listen there" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout

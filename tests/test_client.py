@@ -75,6 +75,15 @@ def slow(seconds: float) -> Answer:
     return answer
 
 
+async def by_ids(c: LlamaCloudClient, ids: list[str], encoding: JobIdsEncoding) -> list[str]:
+    """The ids of every job a `job_ids` refresh of an extract_v2 source returned."""
+    return [
+        job.job_id
+        async for page in iter_v2_by_ids(c, "extract_v2", ids, project_id=None, encoding=encoding)
+        for job in page
+    ]
+
+
 def ids_server(*, comma: bool) -> Answer:
     """A listing that filters by `job_ids` one way only: split on commas, or repeated keys."""
 
@@ -266,14 +275,7 @@ class TestSources:
         encoding = JobIdsEncoding()
         async with client(api) as c:
             for _ in range(2):
-                got = [
-                    job.job_id
-                    async for page in iter_v2_by_ids(
-                        c, "extract_v2", ["a", "b", "c"], project_id=None, encoding=encoding
-                    )
-                    for job in page
-                ]
-                assert got == ["a", "b", "c"]
+                assert await by_ids(c, ["a", "b", "c"], encoding) == ["a", "b", "c"]
         assert encoding.known("extract_v2") is False and encoding.known("parse_v2") is None
         assert api.queries == [[("page_size", "3"), ("job_ids", "a,b,c")]] * 2
 
@@ -283,14 +285,7 @@ class TestSources:
         encoding = JobIdsEncoding()
         async with client(api) as c:
             for _ in range(2):
-                got = [
-                    job.job_id
-                    async for page in iter_v2_by_ids(
-                        c, "extract_v2", ["a", "b"], project_id=None, encoding=encoding
-                    )
-                    for job in page
-                ]
-                assert got == ["a", "b"]
+                assert await by_ids(c, ["a", "b"], encoding) == ["a", "b"]
         assert encoding.known("extract_v2") is True
         repeated = [("page_size", "2"), ("job_ids", "a"), ("job_ids", "b")]
         assert api.queries == [[("page_size", "2"), ("job_ids", "a,b")], repeated, repeated]
@@ -301,13 +296,7 @@ class TestSources:
         api.default = ids_server(comma=False)
         encoding = JobIdsEncoding()
         async with client(api) as c:
-            got = [
-                job.job_id
-                async for page in iter_v2_by_ids(
-                    c, "extract_v2", ["a", "b"], project_id=None, encoding=encoding
-                )
-                for job in page
-            ]
+            got = await by_ids(c, ["a", "b"], encoding)
         assert got == ["a", "b"] and encoding.known("extract_v2") is True and len(api.queries) == 2
 
     async def test_job_ids_probing_stops_when_the_jobs_are_gone(self, api: Api) -> None:
@@ -317,15 +306,9 @@ class TestSources:
         encoding = JobIdsEncoding()
         async with client(api) as c:
             for _ in range(7):
-                async for _ in iter_v2_by_ids(
-                    c, "extract_v2", ["gone-1", "gone-2"], project_id=None, encoding=encoding
-                ):
-                    pass
+                assert await by_ids(c, ["gone-1", "gone-2"], encoding) == []
             assert len(api.queries) == 5 * 2 + 2 and encoding.known("extract_v2") is False
-            async for _ in iter_v2_by_ids(
-                c, "extract_v2", ["a", "odd,id"], project_id=None, encoding=encoding
-            ):
-                pass
+            await by_ids(c, ["a", "odd,id"], encoding)
         assert api.queries[-1] == [("page_size", "2"), ("job_ids", "a"), ("job_ids", "odd,id")]
 
     async def test_v1_listing(self, api: Api) -> None:

@@ -21,6 +21,7 @@ import aiohttp
 import pytest
 import yaml
 
+from notifier.cli import EXIT_CONFIG
 from notifier.configfile import load_settings
 from notifier.http import create_app
 from notifier.settings import HttpSettings, StoreSettings
@@ -204,6 +205,8 @@ def test_compose_and_systemd_match_the_code() -> None:
     service = unit["Service"]
     assert service["ExecStart"].endswith("/bin/notifier run")
     assert service["KillSignal"] == "SIGTERM"
+    # A broken configuration (exit 2) is not restarted into a loop.
+    assert service["RestartPreventExitStatus"] == str(EXIT_CONFIG)
     environment = unit.get("Service", "Environment")  # the last Environment= line wins here
     assert service["StateDirectory"] == "llamacloud-notifier"
     assert (

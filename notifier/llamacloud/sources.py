@@ -139,10 +139,9 @@ async def iter_v2_by_ids(
 
     for batch in id_batches(job_ids, batch_size):
         known = encoding.known(source)
-        if known is not None or len(batch) == 1 or any("," in i for i in batch):
-            # An id with a comma in it can only travel with the key repeated.
-            repeated = known is not False or any("," in i for i in batch)
-            async for page in pages(batch, repeated):
+        has_comma = any("," in i for i in batch)  # such an id can only travel repeated
+        if known is not None or len(batch) == 1 or has_comma:
+            async for page in pages(batch, known is not False or has_comma):
                 yield page
             continue
         # Not known yet: the comma form's first page tells, then the repeated form is tried.

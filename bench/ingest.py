@@ -15,7 +15,7 @@ from pathlib import Path
 
 from notifier.core.diff import diff_job
 from notifier.core.models import Event, Job, Route
-from notifier.store import Store
+from notifier.store.db import Store
 
 COUNT = 200_000
 BATCH = 10_000

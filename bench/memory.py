@@ -25,7 +25,7 @@ def populate(path: Path, active_ids: list[str], finished_ids: list[str]) -> None
     """990,000 finished and 10,000 running rows, streamed in batches (little memory); the
     simulator's own finished jobs are among the finished rows, the rest are older ones."""
     from notifier.core.timestamps import format_ts
-    from notifier.store import Store
+    from notifier.store.db import Store
 
     store = Store(path)
     now = datetime.now(UTC)
@@ -65,7 +65,7 @@ def cycle(path: Path, url: str, key: str, reconcile: bool) -> dict[str, float]:
     from notifier.core.rules import Rule, When
     from notifier.llamacloud.client import LlamaCloudClient
     from notifier.poller import Poller, PollOptions, PollTarget
-    from notifier.store import Store
+    from notifier.store.db import Store
 
     async def once() -> dict[str, float]:
         store = Store(path)

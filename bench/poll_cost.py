@@ -24,7 +24,7 @@ from notifier.core.timestamps import format_ts
 from notifier.llamacloud.client import LlamaCloudClient
 from notifier.llamacloud.sources import list_v2
 from notifier.poller import Poller, PollOptions, PollTarget
-from notifier.store import Store
+from notifier.store.db import Store
 
 TARGET = PollTarget(name="extract_v2", source="extract_v2", scope="")
 LOOKBACK = timedelta(days=30)

@@ -18,7 +18,7 @@ from notifier.core.models import Event, Route
 from notifier.core.retry import RetryPolicy
 from notifier.core.timestamps import format_ts
 from notifier.delivery import OutboxWorker
-from notifier.store import Store
+from notifier.store.db import Store
 
 EVENTS = 10_000
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -82,7 +82,7 @@ async def _deliver(store: Store, url: str, concurrency: int) -> float:
     )
     started = time.perf_counter()
     worker.start()
-    while store.outbox_counts().get(("hook", "delivered"), 0) < EVENTS:
+    while store.outbox.counts().get(("hook", "delivered"), 0) < EVENTS:
         await asyncio.sleep(0.05)
     elapsed = time.perf_counter() - started
     await worker.stop(1)

@@ -1,5 +1,5 @@
 """`python -m notifier` runs the same CLI as the `notifier` console script."""
 
-from notifier.cli import main
+from notifier.cli.main import main
 
 raise SystemExit(main())

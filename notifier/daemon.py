@@ -1,4 +1,7 @@
-"""Wiring: settings -> poller, outbox worker, HTTP server, scheduler, signals."""
+"""Wiring only: the scheduler, the poller, the outbox worker, the HTTP server, signals.
+
+What is built from the settings is built in `assemble`; this module starts, runs and stops.
+"""
 
 from __future__ import annotations
 
@@ -13,166 +16,31 @@ import structlog
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from notifier.channels.base import Channel
-from notifier.channels.webhook import BatchWebhookChannel, WebhookChannel
-from notifier.core.messages import Kind, Overrides, target_kind
-from notifier.core.mutes import Window, muted_by
-from notifier.core.retry import RetryPolicy
-from notifier.core.rules import Rule, When, as_set
+from notifier.assemble import (
+    build_channels,
+    build_policies,
+    build_rules,
+    build_targets,
+    build_windows,
+    channel_rates,
+    poll_options,
+)
+from notifier.config.models import Settings
+from notifier.core.queueing import muted_by
 from notifier.core.timestamps import format_ts
 from notifier.delivery import OutboxWorker
-from notifier.http import create_app, start_server
 from notifier.llamacloud.client import LlamaCloudClient
-from notifier.lock import StoreLock
-from notifier.metrics import Metrics
-from notifier.poller import CycleResult, Poller, PollOptions, PollTarget
-from notifier.settings import AppriseChannel, Settings
-from notifier.settings import WebhookChannel as WebhookSettings
-from notifier.settings import When as WhenSettings
-from notifier.store import Store
+from notifier.poller import CycleResult, Poller, PollTarget
+from notifier.status.http import create_app, start_server
+from notifier.status.metrics import Metrics
+from notifier.store.db import Store
+from notifier.store.lock import StoreLock
 
 log = structlog.get_logger(__name__)
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def build_targets(settings: Settings) -> list[PollTarget]:
-    """One target per (source, project) for v2 and per (source, agent) for v1."""
-    targets: list[PollTarget] = []
-    default_project = settings.llamacloud.project_id
-    stuck_default = settings.polling.stuck_after
-    for source in settings.sources:
-        name = source.name or source.type.value
-        common = {
-            "name": name,
-            "source": source.type.value,
-            "statuses": tuple(source.statuses),
-            "configuration_id": source.configuration_id,
-            "stuck_after": source.stuck_after or stuck_default,
-        }
-        if source.extraction_agent_ids:
-            targets.extend(
-                PollTarget(scope=agent, extraction_agent_id=agent, **common)  # type: ignore[arg-type]
-                for agent in source.extraction_agent_ids
-            )
-            continue
-        projects: list[str | None] = [*source.project_ids] or [default_project]
-        targets.extend(
-            PollTarget(scope=project or "", project_id=project, **common)  # type: ignore[arg-type]
-            for project in projects
-        )
-    return targets
-
-
-def _when(spec: WhenSettings | None) -> When | None:
-    if spec is None:
-        return None
-    import re  # noqa: PLC0415 -- only needed when rules use regexes
-
-    return When(
-        event=as_set(spec.event),
-        source=as_set(spec.source),
-        status=as_set(spec.status),
-        from_status=as_set(spec.from_status),
-        phase=as_set(spec.phase),
-        project_id=as_set(spec.project_id),
-        configuration_id=as_set(spec.configuration_id),
-        extraction_agent_id=as_set(spec.extraction_agent_id),
-        name=None if spec.name is None else tuple(spec.name),
-        error_message=None
-        if spec.error_message is None
-        else tuple(re.compile(p) for p in spec.error_message),
-        negated=_when(spec.not_),
-    )
-
-
-def build_rules(settings: Settings) -> list[Rule]:
-    return [
-        Rule(
-            name=rule.name,
-            when=_when(rule.when) or When(),
-            channels=tuple(rule.notify),
-            stop=not rule.continue_,
-            group_by=tuple(rule.group_by),
-            group_wait=None if rule.group_wait is None else rule.group_wait.total_seconds(),
-            group_interval=(rule.group_interval or timedelta(minutes=5)).total_seconds(),
-            repeat_interval=None
-            if rule.repeat_interval is None
-            else rule.repeat_interval.total_seconds(),
-        )
-        for rule in settings.rules
-    ]
-
-
-def build_windows(settings: Settings) -> list[Window]:
-    return [
-        Window(
-            name=m.name,
-            rules=frozenset(m.rules),
-            channels=frozenset(m.channels),
-            days=frozenset(m.days),
-            start=m.start,
-            end=m.end,
-            timezone=m.timezone,
-        )
-        for m in settings.mutes
-    ]
-
-
-def channel_rates(settings: Settings) -> dict[str, float | None]:
-    """Sends per second per channel: configured, else about one a second for Slack."""
-    rates: dict[str, float | None] = {}
-    for name, spec in settings.channels.items():
-        rate = spec.rate_per_second
-        if rate is None and isinstance(spec, AppriseChannel):
-            kinds = {target_kind(u.get_secret_value()) for u in spec.urls}
-            rate = 1.0 if Kind.SLACK in kinds else None
-        rates[name] = rate
-    return rates
-
-
-def build_channels(settings: Settings) -> dict[str, Channel]:
-    channels: dict[str, Channel] = {}
-    for name, spec in settings.channels.items():
-        if isinstance(spec, WebhookSettings):
-            kind = BatchWebhookChannel if spec.batch else WebhookChannel
-            channels[name] = kind(
-                name,
-                spec.url,
-                secret=spec.secret.get_secret_value() if spec.secret else None,
-                headers=spec.headers,
-                timeout=spec.timeout.total_seconds(),
-            )
-        elif isinstance(spec, AppriseChannel):
-            from notifier.channels.apprise import AppriseTarget  # noqa: PLC0415 -- slow import
-
-            channels[name] = AppriseTarget(
-                name,
-                [url.get_secret_value() for url in spec.urls],
-                overrides=Overrides(spec.title, spec.body),
-                rule_overrides={
-                    rule.name: Overrides(rule.title, rule.body)
-                    for rule in settings.rules
-                    if name in rule.notify and (rule.title or rule.body)
-                },
-                timeout=spec.timeout.total_seconds(),
-            )
-    return channels
-
-
-def build_policies(settings: Settings) -> dict[str, RetryPolicy]:
-    delivery = settings.delivery
-    return {
-        name: RetryPolicy(
-            max_attempts=spec.max_attempts or delivery.max_attempts,
-            max_age=spec.max_age or delivery.max_age,
-            backoff_base=delivery.backoff_base,
-            backoff_max=delivery.backoff_max,
-        )
-        for name, spec in settings.channels.items()
-    }
 
 
 @dataclass
@@ -200,7 +68,7 @@ class Daemon:
         self.targets = build_targets(settings)
         self.windows = build_windows(settings)
         self.metrics = Metrics()
-        self.metrics.watch_outbox(self.store.outbox_counts, settings.channels)
+        self.metrics.watch_outbox(self.store.outbox.counts, settings.channels)
         api = settings.llamacloud
         self.client = LlamaCloudClient(
             api.base_url,
@@ -222,26 +90,18 @@ class Daemon:
             rates=channel_rates(settings),
             mute_check=self.muted,
         )
-        polling = settings.polling
         self.poller = Poller(
             self.client,
             self.store,
             build_rules(settings),
-            PollOptions(
-                lookback=polling.lookback,
-                overlap=polling.overlap,
-                initial_sync=polling.initial_sync,
-                page_size=polling.page_size,
-                job_ids_batch=polling.job_ids_batch,
-                reconcile_every=polling.reconcile_every,
-            ),
+            poll_options(settings),
             clock=self.clock,
             on_queued=self.worker.wake,
         )
 
     def muted(self, rule: str, channel: str, now: datetime) -> str | None:
         """Why a delivery is muted now (config windows, `notifier mute`), or None."""
-        stored = [(k, n, u) for _, k, n, u, _ in self.store.active_mutes(format_ts(now))]
+        stored = [(k, n, u) for _, k, n, u, _ in self.store.mutes.active(format_ts(now))]
         return muted_by(self.windows, stored, rule, channel, now)
 
     async def poll_target(self, target: PollTarget) -> CycleResult | None:

@@ -12,33 +12,22 @@ import contextlib
 import random
 import sqlite3
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
 
-from notifier.channels.base import Channel, DeliveryError
+from notifier.channels.base import Channel, DeliveryError, GroupChannel
+from notifier.core.models import AttemptResult, Outcome
 from notifier.core.retry import RetryPolicy
 from notifier.core.timestamps import format_ts, parse_ts
-from notifier.logs import redact
 from notifier.ratelimit import RateLimiter
-from notifier.store import Store
-from notifier.store_outbox import Delivery
+from notifier.secrets import redact
+from notifier.store.db import Store
+from notifier.store.outbox import Delivery
 
 log = structlog.get_logger(__name__)
 
 _IDLE_POLL = 5.0
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What one attempt came to, for logs and metrics."""
-
-    channel: str
-    event_id: str
-    result: str  # delivered | retry | dead | muted
-    status: int | None = None
-    error: str | None = None
 
 
 class OutboxWorker:
@@ -56,6 +45,8 @@ class OutboxWorker:
         on_outcome: Callable[[Outcome], None] | None = None,
         rates: Mapping[str, float | None] | None = None,
         mute_check: Callable[[str, str, datetime], str | None] | None = None,
+        # mute_check(rule, channel, now): why a due row is held back now, or None to send it
+        # (the daemon answers with `core.queueing.muted_by`).
     ) -> None:
         self.store = store
         self.channels = dict(channels)
@@ -111,7 +102,7 @@ class OutboxWorker:
 
     async def _drain_channel(self, name: str) -> int:
         attempts = 0
-        while batch := self.store.due_deliveries(
+        while batch := self.store.outbox.due_deliveries(
             name, format_ts(self.clock()), self.concurrency * 4
         ):
             await self._send_batch(name, batch)
@@ -123,7 +114,7 @@ class OutboxWorker:
         while not self._stopping.is_set():
             wakeup.clear()
             try:
-                batch = self.store.due_deliveries(
+                batch = self.store.outbox.due_deliveries(
                     name, format_ts(self.clock()), self.concurrency * 4
                 )
                 if batch:
@@ -144,14 +135,14 @@ class OutboxWorker:
 
     def _idle_wait(self, name: str) -> float:
         """Sleep until the next row of this channel is due (or a wake-up), at most a few s."""
-        due = parse_ts(self.store.next_due_at(name))
+        due = parse_ts(self.store.outbox.next_due_at(name))
         if due is None:
             return _IDLE_POLL
         return min(_IDLE_POLL, max(0.01, (due - self.clock()).total_seconds()))
 
     async def _send_batch(self, name: str, batch: list[Delivery]) -> None:
         limit = asyncio.Semaphore(self.concurrency)
-        grouped = hasattr(self.channels[name], "send_group")
+        grouped = isinstance(self.channels[name], GroupChannel)
         units: list[list[Delivery]] = []
         seen_groups: set[str] = set()
         for delivery in batch:
@@ -159,7 +150,9 @@ class OutboxWorker:
                 if delivery.group_key in seen_groups:
                     continue
                 seen_groups.add(delivery.group_key)
-                units.append(self.store.group_members(name, delivery.group_key) or [delivery])
+                units.append(
+                    self.store.outbox.group_members(name, delivery.group_key) or [delivery]
+                )
             else:
                 units.append([delivery])
 
@@ -183,10 +176,10 @@ class OutboxWorker:
             attempt_log = attempt_log.bind(group=first.group_key, events=len(unit))
         muted = self.mute_check(first.rule, name, self.clock()) if self.mute_check else None
         if muted is not None:
-            self.store.mark_muted([d.id for d in unit], muted)
+            self.store.outbox.mark_muted([d.id for d in unit], muted)
             attempt_log.info("muted", reason=muted)
             for delivery in unit:
-                self._report(Outcome(name, delivery.event.id, "muted", None, muted))
+                self._report(Outcome(name, delivery.event.id, AttemptResult.MUTED, None, muted))
             return
         limiter = self.limiters.get(name)
         if limiter is not None:
@@ -194,7 +187,7 @@ class OutboxWorker:
         # Targets every row of the unit reached already (a channel of several URLs).
         done = frozenset.intersection(*(d.accepted for d in unit))
         try:
-            if first.group_key is not None and hasattr(channel, "send_group"):
+            if first.group_key is not None and isinstance(channel, GroupChannel):
                 status = await channel.send_group([d.event for d in unit], first.rule, done)
             else:
                 status = await channel.send(event, first.rule, done)
@@ -209,12 +202,12 @@ class OutboxWorker:
                 self._failed(delivery, attempt_log, reason, None, True, None)
             return
         now = format_ts(self.clock())
-        self.store.mark_delivered([d.id for d in unit], now, status)
-        if first.group_key is not None and len(unit) >= 1 and hasattr(channel, "send_group"):
-            self.store.group_sent(name, first.group_key, now)
+        self.store.outbox.mark_delivered([d.id for d in unit], now, status)
+        if first.group_key is not None and isinstance(channel, GroupChannel):
+            self.store.outbox.group_sent(name, first.group_key, now)
         attempt_log.info("delivered", status=status, to_status=event.to_status)
         for delivery in unit:
-            self._report(Outcome(name, delivery.event.id, "delivered", status))
+            self._report(Outcome(name, delivery.event.id, AttemptResult.DELIVERED, status))
 
     def _failed(  # noqa: PLR0917 -- private helper, called from two places
         self,
@@ -236,7 +229,7 @@ class OutboxWorker:
                 retry_after=error.retry_after if error is not None else None,
                 rng=self.rng,
             )
-        self.store.mark_failed(
+        self.store.outbox.mark_failed(
             delivery.id,
             error=reason,
             status=status,
@@ -245,12 +238,16 @@ class OutboxWorker:
         )
         if next_at is None:
             attempt_log.error("dead_lettered", reason=reason, status=status, retryable=retryable)
-            self._report(Outcome(delivery.channel, delivery.event.id, "dead", status, reason))
+            self._report(
+                Outcome(delivery.channel, delivery.event.id, AttemptResult.DEAD, status, reason)
+            )
         else:
             attempt_log.warning(
                 "delivery_failed", reason=reason, status=status, retry_at=format_ts(next_at)
             )
-            self._report(Outcome(delivery.channel, delivery.event.id, "retry", status, reason))
+            self._report(
+                Outcome(delivery.channel, delivery.event.id, AttemptResult.RETRY, status, reason)
+            )
 
     def _report(self, outcome: Outcome) -> None:
         if self.on_outcome is not None:

@@ -1,19 +1,40 @@
-"""The errors the CLI turns into exit code 1, in a module light enough to import on every
-command (`notifier check` must not pay for SQLite helpers it never uses)."""
+"""Every exception the notifier raises on purpose, and what the CLI makes of it.
+
+Each package raises its own small exceptions; only `cli.main` turns them into messages and
+exit codes (0 ok, 1 failure, 2 configuration or usage error). No message carries a secret.
+
+    Exception
+    ├── ConfigError          config.base          invalid configuration, one `path: message`
+    │                                             line per problem                   -> exit 2
+    ├── UsageError           errors (here)        a bad command-line value (unknown channel
+    │                                             name, bad --for or --since)         -> exit 2
+    ├── StoreError           store.connection     the database cannot be opened/written -> 1
+    ├── AlreadyRunning       store.lock           another daemon holds the store     -> exit 1
+    ├── ListenError          status.http          http.listen cannot be bound        -> exit 1
+    ├── CannotListen         simulator            `simulate --port` cannot be bound  -> exit 1
+    ├── ApiError             llamacloud.client    a LlamaCloud request failed for good: the
+    │                                             cycle fails, is logged and shown on the
+    │                                             status page; the next cycle retries (`once`
+    │                                             exits 1)
+    ├── MalformedResponse    llamacloud.parsing   a page whose envelope cannot be read: as
+    │                                             ApiError (one bad item is only skipped)
+    ├── DeliveryError        channels.base        a target did not accept: retried or
+    │                                             dead-lettered by `core.retry` (in
+    │                                             `test-channel`: exit 1)
+    ├── SignatureError       channels.signing     a webhook signature does not verify (the
+    │                                             demo's receiver answers 401)
+    └── ValueError
+        ├── UnsupportedURL   channels.apprise     an apprise URL no plugin reads; `assemble`
+        │                                         and `check` raise it as ConfigError -> 2
+        └── FieldError       config.base          a validator's failure at a sub-path;
+                                                  becomes a ConfigError line         -> 2
+
+KeyboardInterrupt and a closed stdout (`notifier events | head`) end a command with 0.
+"""
 
 from __future__ import annotations
 
-
-class StoreError(Exception):
-    """The database cannot be opened or written; the message names the file."""
-
-
-class AlreadyRunning(Exception):
-    """Another notifier process holds the store; running a second would double-send."""
-
-
-class ListenError(Exception):
-    """The status server cannot take its address (in use, or not this host's)."""
+EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
 
 
 class UsageError(Exception):

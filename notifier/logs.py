@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import sys
 import threading
 from collections.abc import Iterable, MutableMapping
@@ -11,23 +10,7 @@ from typing import Any, TextIO
 
 import structlog
 
-MASK = "***"
-_MIN_SECRET = 4
-_secrets: set[str] = set()
-_pattern: re.Pattern[str] | None = None
-_GENERIC = re.compile(
-    r"(?P<bearer>(?i:bearer)\s+)[A-Za-z0-9._~+/=-]+"
-    r"|(?P<scheme>[a-z][a-z0-9+.-]*://)[^/\s:@]+:[^/\s@]+@"
-)
-
-
-def register_secrets(values: Iterable[str]) -> None:
-    """Remember strings that must never be shown (api keys, webhook secrets, URL tokens)."""
-    global _pattern  # noqa: PLW0603 -- one process-wide registry, rebuilt on registration
-    _secrets.update(v for v in values if v and len(v) >= _MIN_SECRET)
-    ordered = sorted(_secrets, key=len, reverse=True)
-    _pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
-
+from notifier.secrets import redact, register_secrets
 
 # structlog's lines and the library loggers' lines (apprise logs from worker threads) share
 # one stream; one lock around each whole line keeps them from splicing into each other.
@@ -53,19 +36,6 @@ class _SharedLockHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
     def createLock(self) -> None:
         self.lock = _WRITE_LOCK
-
-
-def _generic(match: re.Match[str]) -> str:
-    if match.group("bearer"):
-        return match.group("bearer") + MASK
-    return match.group("scheme") + MASK + "@"
-
-
-def redact(text: str) -> str:
-    """`text` with every registered secret, bearer token and URL password replaced by ***."""
-    if _pattern is not None:
-        text = _pattern.sub(MASK, text)
-    return _GENERIC.sub(_generic, text)
 
 
 def _redact_value(value: Any) -> Any:

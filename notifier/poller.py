@@ -17,7 +17,7 @@ from notifier.core.statuses import STATUSES, SourceType
 from notifier.core.timestamps import format_ts, parse_ts
 from notifier.llamacloud.client import LlamaCloudClient
 from notifier.llamacloud.sources import JobIdsEncoding, iter_v2_by_ids, list_v1, list_v2
-from notifier.store import Store
+from notifier.store.db import Store
 
 log = structlog.get_logger(__name__)
 

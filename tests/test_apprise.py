@@ -25,10 +25,10 @@ from notifier.channels.apprise import AppriseTarget
 from notifier.channels.base import DeliveryError
 from notifier.core.messages import Kind, Overrides, TemplateFailure, render_message
 from notifier.core.models import Event, Route
-from notifier.core.mutes import muted_by
-from notifier.core.retry import RetryPolicy
+from notifier.core.queueing import muted_by
+from notifier.core.retry import Backoff, RetryPolicy
 from notifier.delivery import OutboxWorker
-from notifier.store import Store
+from notifier.store.db import Store
 from tests.harness import serve
 
 SLACK_URL = "slack://T000AAAA/B000BBBB/XXXXXXXXXXXXXXXXXXXXXXXX"
@@ -226,8 +226,7 @@ def queue(store: Store, events: list[Event], route: Route, now: str) -> None:
 def worker(store: Store, channel: AppriseTarget, **kw: Any) -> OutboxWorker:
     policy = RetryPolicy(
         max_attempts=4,
-        backoff_base=timedelta(milliseconds=10),
-        backoff_max=timedelta(milliseconds=20),
+        backoff=Backoff(base=0.01, cap=0.02),
     )
     return OutboxWorker(
         store,
@@ -260,7 +259,7 @@ async def test_a_burst_of_200_failures_is_one_message(slack: SlackStandIn, tmp_p
     queue(store, [failed_event(n) for n in range(200)], route, now_text())
     await run_until(
         worker(store, AppriseTarget("ops", [SLACK_URL])),
-        lambda: len(store.list_deliveries(state="delivered", limit=500)) == 200,
+        lambda: len(store.outbox.list_deliveries(state="delivered", limit=500)) == 200,
     )
     ((_, payload),) = slack.requests
     (attachment,) = payload["attachments"]
@@ -279,9 +278,9 @@ async def test_repeat_interval_suppresses_and_records(slack: SlackStandIn, tmp_p
     queue(store, [failed_event(2)], route, now_text(-60))  # another job is not affected
     await run_until(
         worker(store, AppriseTarget("ops", [SLACK_URL])),
-        lambda: len(store.list_deliveries(state="delivered")) == 2,
+        lambda: len(store.outbox.list_deliveries(state="delivered")) == 2,
     )
-    (suppressed,) = store.list_deliveries(state="suppressed")
+    (suppressed,) = store.outbox.list_deliveries(state="suppressed")
     assert suppressed.event.id == "evt_again" and "repeat within 3600s" in (
         suppressed.last_error or ""
     )
@@ -291,25 +290,27 @@ async def test_repeat_interval_suppresses_and_records(slack: SlackStandIn, tmp_p
 async def test_mutes_record_and_redeliver(slack: SlackStandIn, tmp_path: Path) -> None:
     """A muted channel sends nothing; the rows are kept as muted and can be requeued."""
     store = Store(tmp_path / "n.db")
-    store.add_mute(
+    store.mutes.add(
         kind="channel", name="ops", until=now_text(3600), reason="maintenance", now=now_text()
     )
     queue(store, [failed_event(1)], Route("failures", "ops"), now_text())
     channel = AppriseTarget("ops", [SLACK_URL])
 
     def check(rule: str, name: str, now: datetime) -> str | None:
-        stored = [(k, n, u) for _, k, n, u, _ in store.active_mutes(now_text())]
+        stored = [(k, n, u) for _, k, n, u, _ in store.mutes.active(now_text())]
         return muted_by([], stored, rule, name, now)
 
     await run_until(
-        worker(store, channel, mute_check=check), lambda: store.list_deliveries(state="muted")
+        worker(store, channel, mute_check=check),
+        lambda: store.outbox.list_deliveries(state="muted"),
     )
-    (muted,) = store.list_deliveries(state="muted")
+    (muted,) = store.outbox.list_deliveries(state="muted")
     assert "muted: channel 'ops'" in (muted.last_error or "") and slack.requests == []
-    store.remove_mutes(kind="channel", name="ops")
-    assert store.requeue(now=now_text(), channel="ops") == 1
+    store.mutes.remove(kind="channel", name="ops")
+    assert store.outbox.requeue(now=now_text(), channel="ops") == 1
     await run_until(
-        worker(store, channel, mute_check=check), lambda: store.list_deliveries(state="delivered")
+        worker(store, channel, mute_check=check),
+        lambda: store.outbox.list_deliveries(state="delivered"),
     )
     assert len(slack.requests) == 1
 
@@ -321,10 +322,10 @@ async def test_three_500s_then_accepted_exactly_once(slack: SlackStandIn, tmp_pa
     queue(store, [failed_event(1)], Route("failures", "ops"), now_text())
     await run_until(
         worker(store, AppriseTarget("ops", [SLACK_URL])),
-        lambda: store.list_deliveries(state="delivered"),
+        lambda: store.outbox.list_deliveries(state="delivered"),
     )
     assert slack.accepted == 1 and len(slack.requests) == 4
-    assert store.list_deliveries(state="delivered")[0].attempts == 4
+    assert store.outbox.list_deliveries(state="delivered")[0].attempts == 4
 
 
 async def test_endless_failure_is_dead_lettered_with_reason(
@@ -336,9 +337,9 @@ async def test_endless_failure_is_dead_lettered_with_reason(
     queue(store, [failed_event(1)], Route("failures", "ops"), now_text())
     await run_until(
         worker(store, AppriseTarget("ops", [SLACK_URL])),
-        lambda: store.list_deliveries(state="dead"),
+        lambda: store.outbox.list_deliveries(state="dead"),
     )
-    (dead,) = store.list_deliveries(state="dead")
+    (dead,) = store.outbox.list_deliveries(state="dead")
     assert dead.attempts == 4 and "503" in (dead.last_error or "")
     assert "XXXXXXXXXXXXXXXXXXXXXXXX" not in (dead.last_error or "")
 
@@ -402,8 +403,8 @@ async def test_one_failing_url_neither_blocks_nor_repeats_the_others(
     )
     store = Store(tmp_path / "n.db")
     queue(store, [failed_event(1)], Route("failures", "both"), now_text())
-    await run_until(worker(store, channel), lambda: store.list_deliveries(state="delivered"))
-    (row,) = store.list_deliveries(state="delivered")
+    await run_until(worker(store, channel), lambda: store.outbox.list_deliveries(state="delivered"))
+    (row,) = store.outbox.list_deliveries(state="delivered")
     assert row.attempts == 3 and target.requests == ["/down"] * 3
     assert len(mailbox.messages) == 1
 

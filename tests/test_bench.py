@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bench import memory
-from notifier.store import Store
+from notifier.store.db import Store
 
 
 def test_memory_bench_snapshot_matches_the_schema(

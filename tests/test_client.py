@@ -11,6 +11,7 @@ import pytest
 from aiohttp import web
 from structlog.testing import capture_logs
 
+from notifier.core.retry import Backoff
 from notifier.llamacloud.client import ApiError, LlamaCloudClient
 from notifier.llamacloud.parsing import MalformedResponse
 from notifier.llamacloud.sources import (
@@ -154,7 +155,7 @@ class TestRetries:
         waits: list[float] = []
         api.script = [status(500), status(502), status(503)]
         with capture_logs() as logged:
-            async with client(api, waits, backoff_base=0.5) as c:
+            async with client(api, waits, backoff=Backoff(base=0.5, cap=30)) as c:
                 body = await c.get_json("/api/v2/extract")
         assert body["items"][0]["id"] == "ext-1"
         assert len(waits) == 3 and all(0.25 * 2**i <= w <= 0.5 * 2**i for i, w in enumerate(waits))

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import yaml
 
-from notifier.configfile import load_settings
+from notifier.assemble import build_targets
+from notifier.config.load import load_settings
 from notifier.core.models import SnapshotRow
-from notifier.daemon import Daemon, build_targets
+from notifier.daemon import Daemon
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 

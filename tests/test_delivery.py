@@ -13,16 +13,15 @@ from aiohttp import web
 
 from notifier.channels.webhook import WebhookChannel
 from notifier.core.models import Event, Route
-from notifier.core.retry import RetryPolicy
+from notifier.core.retry import Backoff, RetryPolicy
 from notifier.delivery import OutboxWorker
-from notifier.store import Store
+from notifier.store.db import Store
 from tests.harness import serve as serve_app
 
 FAST = RetryPolicy(
     max_attempts=5,
     max_age=timedelta(hours=1),
-    backoff_base=timedelta(milliseconds=10),
-    backoff_max=timedelta(milliseconds=50),
+    backoff=Backoff(base=0.01, cap=0.05),
 )
 
 
@@ -125,8 +124,8 @@ async def test_three_failures_then_success_delivers_exactly_once(
     ep = await serve(Endpoint([500, 500, 500]))  # type: ignore[operator]
     queue(store, (event("evt_a"), "hook"))
     w = worker(store, {"hook": ep})
-    await run_until(w, lambda: store.list_deliveries(state="delivered"))
-    (row,) = store.list_deliveries()
+    await run_until(w, lambda: store.outbox.list_deliveries(state="delivered"))
+    (row,) = store.outbox.list_deliveries()
     assert (row.state, row.attempts, row.last_status) == ("delivered", 4, 204)
     assert ep.ids == ["evt_a"] * 4
 
@@ -139,8 +138,8 @@ async def test_endless_failure_ends_in_dead_letter_with_reason(
     ep = await serve(Endpoint([500] * 100))  # type: ignore[operator]
     queue(store, (event("evt_a"), "hook"))
     w = worker(store, {"hook": ep})
-    await run_until(w, lambda: store.list_deliveries(state="dead"))
-    (row,) = store.list_deliveries(state="dead")
+    await run_until(w, lambda: store.outbox.list_deliveries(state="dead"))
+    (row,) = store.outbox.list_deliveries(state="dead")
     assert row.attempts == FAST.max_attempts
     assert row.last_status == 500 and "HTTP 500" in (row.last_error or "")
     assert len(ep.ids) == FAST.max_attempts
@@ -152,8 +151,10 @@ async def test_permanent_4xx_is_dead_at_once(serve: object, tmp_path: Path) -> N
     ep = await serve(Endpoint([404]))  # type: ignore[operator]
     queue(store, (event("evt_a"), "hook"))
     w = worker(store, {"hook": ep})
-    await run_until(w, lambda: store.list_deliveries(state="dead"))
-    assert [d.attempts for d in store.list_deliveries(state="dead")] == [1] and ep.ids == ["evt_a"]
+    await run_until(w, lambda: store.outbox.list_deliveries(state="dead"))
+    assert [d.attempts for d in store.outbox.list_deliveries(state="dead")] == [1] and ep.ids == [
+        "evt_a"
+    ]
 
 
 async def test_slow_target_delays_no_other_channel(serve: object, tmp_path: Path) -> None:
@@ -169,7 +170,7 @@ async def test_slow_target_delays_no_other_channel(serve: object, tmp_path: Path
     assert asyncio.get_running_loop().time() - started < 2.5
     assert slow.ids == []  # still in flight: the fast channel did not wait for it
     assert (
-        len(store.list_deliveries(state="pending", channel="slow")) == 3
+        len(store.outbox.list_deliveries(state="pending", channel="slow")) == 3
     )  # cancelled, still queued
 
 
@@ -183,7 +184,7 @@ async def test_a_jobs_transitions_arrive_in_detection_order(serve: object, tmp_p
         (event("evt_2", "ext-1", "COMPLETED"), "hook"),
     )
     w = worker(store, {"hook": ep})
-    await run_until(w, lambda: len(store.list_deliveries(state="delivered")) == 2)
+    await run_until(w, lambda: len(store.outbox.list_deliveries(state="delivered")) == 2)
     assert ep.ids == ["evt_1", "evt_1", "evt_1", "evt_2"]
 
 
@@ -198,8 +199,8 @@ async def test_drain_sends_what_is_due_and_leaves_failures_queued(
     assert await w.drain() == 2
     for channel in w.channels.values():
         await channel.close()
-    assert [d.event.id for d in store.list_deliveries(state="delivered")] == ["evt_g"]
-    assert [d.event.id for d in store.list_deliveries(state="failed")] == ["evt_b"]
+    assert [d.event.id for d in store.outbox.list_deliveries(state="delivered")] == ["evt_g"]
+    assert [d.event.id for d in store.outbox.list_deliveries(state="failed")] == ["evt_b"]
 
 
 async def test_channel_rate_paces_sends(serve: object, tmp_path: Path) -> None:

@@ -21,11 +21,11 @@ import aiohttp
 import pytest
 import yaml
 
-from notifier.cli import EXIT_CONFIG
-from notifier.configfile import load_settings
-from notifier.http import create_app
-from notifier.settings import HttpSettings, StoreSettings
-from notifier.store import Store
+from notifier.cli.main import EXIT_CONFIG
+from notifier.config.load import load_settings
+from notifier.config.models import HttpConfig, StoreConfig
+from notifier.status.http import create_app
+from notifier.store.db import Store
 from tests.harness import API_KEY, REPO, Sim
 from tests.test_http import free_port
 
@@ -36,7 +36,7 @@ ENV_FOR_CONFIGS = {
     "ONCALL_MAILTO": "mailto://user:pass@example.com",
     "WEBHOOK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
 }
-DEFAULT_PORT = HttpSettings().port
+DEFAULT_PORT = HttpConfig().port
 
 
 def dockerfile() -> list[tuple[str, str]]:
@@ -141,7 +141,7 @@ def test_environment_variables_are_real_settings(tmp_path: Path) -> None:
     assert notifier_names == set(values), notifier_names ^ set(values)
     settings = load_settings(None, values)
     assert str(settings.store.path) == "/data/x.db" and settings.http.port == 9999
-    assert StoreSettings().path.name == "notifier.db"
+    assert StoreConfig().path.name == "notifier.db"
 
 
 def test_kubernetes_manifests_match_the_code() -> None:

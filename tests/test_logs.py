@@ -12,18 +12,18 @@ from collections.abc import Iterator
 import pytest
 import structlog
 
-from notifier import logs
+from notifier import logs, secrets
 
 SECRET = "llx-very-secret-api-key"
 
 
 @pytest.fixture(autouse=True)
 def fresh_registry() -> Iterator[None]:
-    logs._secrets.clear()
-    logs.register_secrets([])
+    secrets._secrets.clear()
+    secrets.register_secrets([])
     yield
-    logs._secrets.clear()
-    logs.register_secrets([])
+    secrets._secrets.clear()
+    secrets.register_secrets([])
     structlog.reset_defaults()
     logging.getLogger().handlers.clear()
 
@@ -86,9 +86,9 @@ def test_registered_secrets_are_redacted_everywhere() -> None:
 
 def test_generic_patterns() -> None:
     """Bearer tokens and URL passwords are masked even when nobody registered them."""
-    assert logs.redact("Authorization: Bearer abc.def-123") == "Authorization: Bearer ***"
-    assert logs.redact("GET https://user:pa55@host/x") == "GET https://***@host/x"
-    assert logs.redact("mailto://me@example.com") == "mailto://me@example.com"
+    assert secrets.redact("Authorization: Bearer abc.def-123") == "Authorization: Bearer ***"
+    assert secrets.redact("GET https://user:pa55@host/x") == "GET https://***@host/x"
+    assert secrets.redact("mailto://me@example.com") == "mailto://me@example.com"
 
 
 def test_stdlib_logging_is_redacted_too() -> None:
@@ -104,8 +104,8 @@ def test_stdlib_logging_is_redacted_too() -> None:
 
 def test_short_values_are_not_registered() -> None:
     """Strings under 4 characters would blank common words; they are ignored."""
-    logs.register_secrets(["ab", ""])
-    assert logs.redact("ab cd") == "ab cd"
+    secrets.register_secrets(["ab", ""])
+    assert secrets.redact("ab cd") == "ab cd"
 
 
 class _SlowStream(io.StringIO):

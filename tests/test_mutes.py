@@ -2,7 +2,8 @@
 
 from datetime import UTC, datetime
 
-from notifier.core.mutes import Window, muted_by
+from notifier.core.mutes import Window
+from notifier.core.queueing import muted_by
 
 NIGHTS = Window(
     "nights",

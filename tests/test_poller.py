@@ -19,7 +19,7 @@ from notifier.poller import Poller, PollOptions, PollTarget, RefreshPlan, choose
 from notifier.simulator import Simulator, start_simulator
 from notifier.simulator.app import Fault
 from notifier.simulator.state import JobStore
-from notifier.store import Store
+from notifier.store.db import Store
 from tests.harness import serve
 
 KEY = "poller-test-key"
@@ -333,13 +333,13 @@ class TestLongCycles:
         state = rig.store.source_state("extract_v2", "")
         assert parts == [100]
         assert (state.cycles, state.watermark, state.baseline_done) == (0, None, False)
-        assert sum(rig.store.outbox_counts().values()) == 100
+        assert sum(rig.store.outbox.counts().values()) == 100
 
         result = await poller.poll(EXTRACT)
         # Rows written per part: page 1 again (unchanged, none), page 2; page 3 goes with the state.
         assert parts == [100, 0, 100]
         assert len(result.events) == 130  # the first part's 100 are not notified again
-        assert sum(rig.store.outbox_counts().values()) == 230
+        assert sum(rig.store.outbox.counts().values()) == 230
         recorded = {row[0] for row in rig.store.conn.execute("SELECT job_id FROM events")}
         assert recorded == jobs and len(recorded) == 230
         state = rig.store.source_state("extract_v2", "")
@@ -361,7 +361,7 @@ class TestLongCycles:
         rig.clock.now += timedelta(seconds=30)
         baseline = await poller.poll(EXTRACT)
         assert baseline.events == [] and rig.store.source_state("extract_v2", "").baseline_done
-        assert sum(rig.store.outbox_counts().values()) == 0
+        assert sum(rig.store.outbox.counts().values()) == 0
         rig.sim.jobs.set_status(ids[1], "FAILED", "boom")
         rig.clock.now += timedelta(seconds=30)
         (event,) = (await poller.poll(EXTRACT)).events

@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from notifier.configfile import load_settings, secret_values
-from notifier.durations import format_duration, parse_duration
-from notifier.settings import ConfigError, Settings
+from notifier.assemble import secret_values
+from notifier.config.base import ConfigError
+from notifier.config.load import load_settings
+from notifier.config.models import Settings
+from notifier.core.durations import format_duration, parse_duration
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "config" / "notifier.example.yaml"
 ENV = {

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from notifier.core.models import Event, Route, SnapshotRow
-from notifier.schema import MIGRATIONS
-from notifier.store import Store
+from notifier.store.db import Store
+from notifier.store.schema import MIGRATIONS
 from tests.harness import REPO
 
 NOW = "2026-11-23T10:00:00.000000Z"
@@ -95,7 +95,7 @@ class TestCommitCycle:
         """The same event id committed again (a replayed cycle) adds no outbox row."""
         commit(store, [], [(event("evt_a"), [Route("r", "hook")])])
         assert commit(store, [], [(event("evt_a"), [Route("r", "hook")])]) == 0
-        assert len(store.list_deliveries()) == 1
+        assert len(store.outbox.list_deliveries()) == 1
 
     def test_failure_rolls_back_everything(self, store: Store) -> None:
         """An error inside the transaction leaves no snapshot row and no event behind."""
@@ -132,25 +132,28 @@ class TestOutbox:
         commit(store, [], [(event("evt_1", "ext-1", "RUNNING"), [Route("r", "hook")])])
         commit(store, [], [(event("evt_2", "ext-1", "COMPLETED"), [Route("r", "hook")])])
         commit(store, [], [(event("evt_3", "ext-2", "RUNNING"), [Route("r", "hook")])])
-        due = store.due_deliveries("hook", LATER, 10)
+        due = store.outbox.due_deliveries("hook", LATER, 10)
         assert [d.event.id for d in due] == ["evt_1", "evt_3"]
-        store.mark_delivered([due[0].id], LATER, 204)
-        assert [d.event.id for d in store.due_deliveries("hook", LATER, 10)] == ["evt_2", "evt_3"]
+        store.outbox.mark_delivered([due[0].id], LATER, 204)
+        assert [d.event.id for d in store.outbox.due_deliveries("hook", LATER, 10)] == [
+            "evt_2",
+            "evt_3",
+        ]
 
     def test_backoff_hides_rows_until_due_and_dead_can_be_requeued(self, store: Store) -> None:
         """A failed row is invisible until its next attempt; a dead one returns on requeue."""
         commit(store, [], [(event("evt_1"), [Route("r", "hook")])])
-        (row,) = store.due_deliveries("hook", NOW, 10)
-        store.mark_failed(row.id, error="HTTP 500", status=500, next_attempt_at=LATER)
-        assert store.due_deliveries("hook", NOW, 10) == []
-        assert store.next_due_at("hook") == LATER
-        assert [d.attempts for d in store.list_deliveries(state="failed")] == [1]
-        store.mark_failed(row.id, error="HTTP 404", status=404, next_attempt_at=None)
-        (dead,) = store.list_deliveries(state="dead")
+        (row,) = store.outbox.due_deliveries("hook", NOW, 10)
+        store.outbox.mark_failed(row.id, error="HTTP 500", status=500, next_attempt_at=LATER)
+        assert store.outbox.due_deliveries("hook", NOW, 10) == []
+        assert store.outbox.next_due_at("hook") == LATER
+        assert [d.attempts for d in store.outbox.list_deliveries(state="failed")] == [1]
+        store.outbox.mark_failed(row.id, error="HTTP 404", status=404, next_attempt_at=None)
+        (dead,) = store.outbox.list_deliveries(state="dead")
         assert (dead.last_status, dead.last_error, dead.attempts) == (404, "HTTP 404", 2)
-        assert store.requeue(now=LATER, channel="hook") == 1
-        assert [d.event.id for d in store.due_deliveries("hook", LATER, 10)] == ["evt_1"]
-        assert store.outbox_counts() == {("hook", "pending"): 1}
+        assert store.outbox.requeue(now=LATER, channel="hook") == 1
+        assert [d.event.id for d in store.outbox.due_deliveries("hook", LATER, 10)] == ["evt_1"]
+        assert store.outbox.counts() == {("hook", "pending"): 1}
 
 
 class TestRetention:
@@ -165,14 +168,16 @@ class TestRetention:
                 (event("evt_dead", "ext-4"), [Route("r", "hook")]),
             ],
         )
-        by_event = {d.event.id: d.id for d in store.list_deliveries()}
-        store.mark_delivered([by_event["evt_done"]], NOW)
-        store.mark_failed(by_event["evt_dead"], error="HTTP 410", status=410, next_attempt_at=None)
+        by_event = {d.event.id: d.id for d in store.outbox.list_deliveries()}
+        store.outbox.mark_delivered([by_event["evt_done"]], NOW)
+        store.outbox.mark_failed(
+            by_event["evt_dead"], error="HTTP 410", status=410, next_attempt_at=None
+        )
         total = 0
         while deleted := store.prune(before=LATER, batch=1):
             total += deleted
         assert total == 3  # the delivered row, its event, the COMPLETED job
-        assert {d.event.id for d in store.list_deliveries()} == {"evt_pending", "evt_dead"}
+        assert {d.event.id for d in store.outbox.list_deliveries()} == {"evt_pending", "evt_dead"}
         assert {e.id for e in store.list_events()} == {"evt_pending", "evt_dead"}
         assert set(store.load_rows("extract_v2", ["ext-1", "ext-2"])) == {"ext-2"}
         assert store.prune(before=NOW) == 0  # nothing older than the cut-off: nothing deleted
@@ -183,16 +188,16 @@ class TestGroupsAndRepeats:
         """A grouped row is due after group_wait, and not before the group's interval ends."""
         route = Route("r", "slack", group_key="r|status=RUNNING", group_wait=30, group_interval=300)
         commit(store, [], [(event("evt_1"), [route])])
-        (row,) = store.list_deliveries()
+        (row,) = store.outbox.list_deliveries()
         assert (
             row.next_attempt_at == "2026-11-23T10:00:30.000000Z"
             and row.group_key == route.group_key
         )
-        store.group_sent("slack", route.group_key or "", "2026-11-23T10:00:30.000000Z")
+        store.outbox.group_sent("slack", route.group_key or "", "2026-11-23T10:00:30.000000Z")
         commit(store, [], [(event("evt_2", "ext-2"), [route])])
-        newest = store.list_deliveries()[0]
+        newest = store.outbox.list_deliveries()[0]
         assert newest.next_attempt_at == "2026-11-23T10:05:30.000000Z"  # last sent + 5 min
-        assert [d.event.id for d in store.group_members("slack", route.group_key or "")] == [
+        assert [d.event.id for d in store.outbox.group_members("slack", route.group_key or "")] == [
             "evt_1",
             "evt_2",
         ]
@@ -203,7 +208,7 @@ def test_processes_opening_a_new_file_at_once_all_migrate_it(tmp_path: Path) -> 
     is applied once, and no opener fails on one another applied first."""
     path = tmp_path / "race.db"
     code = (
-        "import sys, time; from notifier.store import Store; "
+        "import sys, time; from notifier.store.db import Store; "
         "time.sleep(max(0.0, float(sys.argv[2]) - time.time())); "  # all start at once
         "print(Store(sys.argv[1]).schema_version())"
     )

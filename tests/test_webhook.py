@@ -12,7 +12,7 @@ from standardwebhooks.webhooks import Webhook
 from notifier.channels.base import DeliveryError
 from notifier.channels.webhook import WebhookChannel
 from notifier.core.models import Event
-from notifier.urls import safe_target
+from notifier.secrets import safe_target
 from tests.harness import WEBHOOK_SECRET, serve
 
 EVENT = Event(

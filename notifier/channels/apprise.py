@@ -25,7 +25,6 @@ from notifier.core.messages import (
 )
 from notifier.core.models import Event
 from notifier.core.retry import is_retryable_status
-from notifier.settings_base import ConfigError
 
 _NOTIFY_TYPE = {
     "failed": apprise.NotifyType.FAILURE,
@@ -34,6 +33,11 @@ _NOTIFY_TYPE = {
     "throttled": apprise.NotifyType.WARNING,
     "cancelled": apprise.NotifyType.WARNING,
 }
+
+
+class UnsupportedURL(ValueError):
+    """An apprise URL no plugin reads; the message names the field, never the URL (it holds
+    credentials). The CLI reports it as a configuration error."""
 
 
 @dataclass
@@ -46,12 +50,12 @@ class _Target:
 
 
 def instantiate(channel: str, index: int, url: str) -> Any:
-    """The apprise plugin for one URL of a channel, or a ConfigError naming the field: `run`
-    and `check` reject the same URLs. The URL itself is never quoted (it holds credentials)."""
+    """The apprise plugin for one URL of a channel, or UnsupportedURL naming the field: `run`
+    and `check` reject the same URLs."""
     plugin = apprise.Apprise.instantiate(url)
     if plugin is None:
         scheme = url.partition("://")[0] if "://" in url else "(none)"
-        raise ConfigError(
+        raise UnsupportedURL(
             f"channels.{channel}.urls[{index}]: apprise does not understand this URL "
             f"(scheme {scheme!r}); see https://github.com/caronc/apprise/wiki"
         )

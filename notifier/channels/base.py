@@ -1,9 +1,13 @@
-"""What every channel promises the outbox worker: send an event, or raise a DeliveryError."""
+"""What every channel promises the outbox worker: send an event, or raise a DeliveryError.
+
+A channel that can carry a whole group in one message (Slack, email, a batch webhook) is
+also a `GroupChannel`; the worker sends such a group once instead of once per event.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Set
-from typing import Protocol
+from collections.abc import Sequence, Set
+from typing import Protocol, runtime_checkable
 
 from notifier.core.models import Event
 
@@ -41,3 +45,12 @@ class Channel(Protocol):
     async def send(self, event: Event, rule: str, done: Set[str] = frozenset()) -> int | None: ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class GroupChannel(Channel, Protocol):
+    """A channel that sends several events of one group as a single message."""
+
+    async def send_group(
+        self, events: Sequence[Event], rule: str, done: Set[str] = frozenset()
+    ) -> int | None: ...

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
 import json
 import time
 from collections.abc import Mapping, Sequence, Set
@@ -13,26 +11,11 @@ from datetime import UTC, datetime
 import aiohttp
 
 from notifier.channels.base import DeliveryError
+from notifier.channels.signing import secret_key, sign
 from notifier.core.models import Event
 from notifier.core.render import iso_ms, payload_bytes, webhook_payload
 from notifier.core.retry import is_retryable_status, parse_retry_after
-from notifier.urls import safe_target
-
-
-def secret_key(secret: str) -> bytes:
-    """The HMAC key of a Standard Webhooks secret: base64 after an optional `whsec_` prefix.
-
-    Decoded exactly as the `standardwebhooks` libraries do, so their verifiers agree.
-    """
-    # The "==" admits unpadded secrets; b64decode ignores surplus padding (as the libraries do).
-    return base64.b64decode(secret.removeprefix("whsec_") + "==")
-
-
-def sign(key: bytes, msg_id: str, timestamp: int, body: bytes) -> str:
-    """`v1,<base64 HMAC-SHA256 of "id.timestamp.body">`."""
-    signed = f"{msg_id}.{timestamp}.".encode() + body
-    digest = hmac.new(key, signed, hashlib.sha256).digest()
-    return "v1," + base64.b64encode(digest).decode()
+from notifier.secrets import safe_target
 
 
 class WebhookChannel:

@@ -1,9 +1,11 @@
-"""The records that flow through a cycle: observed jobs, snapshot rows, events and routes."""
+"""The records that flow through the notifier: observed jobs, snapshot rows, events, routes,
+and the states and outcomes of their deliveries."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 
@@ -83,3 +85,33 @@ class Route:
     group_wait: float = 0.0
     group_interval: float = 0.0
     repeat_interval: float | None = None
+
+
+class OutboxState(StrEnum):
+    """Where an outbox row stands. Only `pending` rows are ever sent."""
+
+    PENDING = "pending"  # waiting to be sent (or to be retried)
+    DELIVERED = "delivered"  # the target accepted it
+    DEAD = "dead"  # gave up: a permanent error, or attempts or age ran out
+    SUPPRESSED = "suppressed"  # a repeat within the rule's repeat_interval, recorded unsent
+    MUTED = "muted"  # held back by a mute when it was due; `redeliver` sends it
+
+
+class AttemptResult(StrEnum):
+    """What one delivery attempt came to."""
+
+    DELIVERED = "delivered"
+    RETRY = "retry"
+    DEAD = "dead"
+    MUTED = "muted"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """One attempt of one outbox row, for logs and metrics."""
+
+    channel: str
+    event_id: str
+    result: AttemptResult
+    status: int | None = None
+    error: str | None = None

@@ -1,4 +1,7 @@
-"""Recurring mute windows ("nights and weekends, Berlin time"): is one active now?"""
+"""Recurring mute windows ("nights and weekends, Berlin time"): is one active now?
+
+Whether a mute holds a delivery back is decided in `core.queueing`.
+"""
 
 from __future__ import annotations
 
@@ -42,23 +45,3 @@ class Window:
 def _minutes(clock: str) -> int:
     hours, _, minutes = clock.partition(":")
     return int(hours) * 60 + int(minutes)
-
-
-def muted_by(
-    windows: list[Window],
-    stored: list[tuple[str, str, str]],
-    rule: str,
-    channel: str,
-    now: datetime,
-) -> str | None:
-    """Why a delivery of `rule` to `channel` is muted now, or None.
-
-    `stored` holds the ad-hoc mutes of `notifier mute` as (kind, name, until).
-    """
-    for kind, name, until in stored:
-        if (kind == "rule" and name == rule) or (kind == "channel" and name == channel):
-            return f"muted: {kind} {name!r} until {until}"
-    for window in windows:
-        if window.covers(rule, channel) and window.active(now):
-            return f"muted: window {window.name!r} ({window.start}-{window.end} {window.timezone})"
-    return None

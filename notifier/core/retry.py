@@ -1,14 +1,22 @@
-"""When to try a failed delivery again, or to give up on it: one pure decision."""
+"""The one retry rule of the notifier, for LlamaCloud requests and for deliveries alike.
+
+What is worth another try (`is_retryable_status`), how long to wait (`Backoff`: exponential,
+equal jitter, `Retry-After` honoured up to a cap), and when a delivery gives up for good
+(`RetryPolicy`). Pure: the caller passes `now` and the random source.
+"""
 
 from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
 
 RETRYABLE_4XX = frozenset({408, 409, 425, 429})
-_MAX_RETRY_AFTER = timedelta(hours=1)
+# The longest wait a Retry-After can ask for: past it a target is as good as gone, and a
+# timer must still be able to hold the wait ("inf", a date in the year 3000).
+RETRY_AFTER_CAP = 3600.0
 
 
 def is_retryable_status(status: int) -> bool:
@@ -17,13 +25,35 @@ def is_retryable_status(status: int) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
+class Backoff:
+    """Exponential backoff with equal jitter, in seconds.
+
+    The ceiling doubles per failure from `base` up to `cap`; the wait is spread over the
+    ceiling's upper half, so each wait is visibly longer than the last and a burst of
+    failures does not retry in lockstep. A `Retry-After` is honoured when it asks for
+    longer, up to `retry_after_cap` (a poll cycle waits less long than a delivery may).
+    """
+
+    base: float = 1.0
+    cap: float = 300.0
+    retry_after_cap: float = RETRY_AFTER_CAP
+
+    def delay(self, failures: int, rng: random.Random, retry_after: float | None = None) -> float:
+        """The wait after `failures` failed tries (1 after the first)."""
+        ceiling = min(self.cap, self.base * (1 << min(max(failures - 1, 0), 30)))
+        wait = ceiling * (0.5 + rng.random() / 2)
+        if retry_after is not None and retry_after > 0:
+            wait = max(wait, min(retry_after, self.retry_after_cap))
+        return wait
+
+
+@dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """Exponential backoff with jitter, bounded by attempts and by the row's age."""
+    """A delivery's retries: the shared backoff, bounded by attempts and by the row's age."""
 
     max_attempts: int = 10
     max_age: timedelta = timedelta(days=1)
-    backoff_base: timedelta = timedelta(seconds=1)
-    backoff_max: timedelta = timedelta(minutes=5)
+    backoff: Backoff = field(default_factory=Backoff)
 
     def next_attempt(
         self,
@@ -36,23 +66,19 @@ class RetryPolicy:
     ) -> datetime | None:
         """The time of the next try after `attempts` failed ones, or None to dead-letter.
 
-        The delay doubles per attempt up to `backoff_max`, then is spread over its upper half
-        ("equal jitter") so a burst of failures does not retry in lockstep. A `Retry-After`
-        from the target is honoured when it asks for longer. A row gives up only once it is
-        `max_age` old: a delay reaching past that is cut to one last try at the deadline.
+        A row gives up only once it is `max_age` old: a delay reaching past that is cut to
+        one last try at the deadline.
         """
         deadline = created_at + self.max_age
         if attempts >= self.max_attempts or now >= deadline:
             return None
-        ceiling = min(self.backoff_max, self.backoff_base * (1 << min(max(attempts - 1, 0), 30)))
-        delay = ceiling * (0.5 + rng.random() / 2)
-        if retry_after is not None and retry_after > 0:
-            delay = max(delay, min(timedelta(seconds=retry_after), _MAX_RETRY_AFTER))
+        delay = timedelta(seconds=self.backoff.delay(attempts, rng, retry_after))
         return min(now + delay, deadline)
 
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """Seconds to wait from a `Retry-After` header (delta-seconds or HTTP-date), if readable."""
+    """Seconds to wait from a `Retry-After` header (delta-seconds or HTTP-date), if readable;
+    at most RETRY_AFTER_CAP."""
     if not value:
         return None
     text = value.strip()
@@ -64,13 +90,11 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
         # "inf", "1e400", "nan": a wait no timer can hold means "a long time", capped.
         if math.isnan(seconds):
             return None
-        return min(max(0.0, seconds), _MAX_RETRY_AFTER.total_seconds())
-    from email.utils import parsedate_to_datetime  # noqa: PLC0415 -- rare path
-
+        return min(max(0.0, seconds), RETRY_AFTER_CAP)
     try:
         moment = parsedate_to_datetime(text)
     except (TypeError, ValueError):
         return None
     if moment.tzinfo is None:
         return None
-    return min(max(0.0, (moment - now).total_seconds()), _MAX_RETRY_AFTER.total_seconds())
+    return min(max(0.0, (moment - now).total_seconds()), RETRY_AFTER_CAP)

@@ -15,12 +15,13 @@ import aiohttp
 import structlog
 
 from notifier import __version__
-from notifier.core.retry import parse_retry_after
+from notifier.core.retry import Backoff, is_retryable_status, parse_retry_after
 from notifier.ratelimit import RateLimiter
 
 log = structlog.get_logger(__name__)
 
-_MAX_RETRY_AFTER = 300.0
+# A cycle waits for a Retry-After up to 5 minutes; past that, the next cycle tries again.
+API_BACKOFF = Backoff(base=0.5, cap=30.0, retry_after_cap=300.0)
 
 
 class ApiError(Exception):
@@ -75,8 +76,7 @@ class LlamaCloudClient:
         timeout: float = 30.0,
         max_requests_per_second: float = 10.0,
         max_retries: int = 5,
-        backoff_base: float = 0.5,
-        backoff_max: float = 30.0,
+        backoff: Backoff = API_BACKOFF,
         organization_id: str | None = None,
         on_response: Callable[[str, int | None, float], None] | None = None,
         rng: random.Random | None = None,
@@ -91,8 +91,7 @@ class LlamaCloudClient:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._limiter = RateLimiter(max_requests_per_second)
         self.max_retries = max_retries
-        self.backoff_base = backoff_base
-        self.backoff_max = backoff_max
+        self.backoff = backoff
         self.organization_id = organization_id
         self.on_response = on_response
         self._rng = rng or random.Random()  # noqa: S311 -- jitter, not cryptography
@@ -136,12 +135,7 @@ class LlamaCloudClient:
                         status=retry.status,
                         retryable=True,
                     ) from None
-                ceiling = min(self.backoff_max, self.backoff_base * (1 << min(attempt, 30)))
-                # Equal jitter: spread over the upper half, so each wait is visibly longer
-                # than the last and a burst of clients still does not retry in lockstep.
-                wait = ceiling * (0.5 + self._rng.random() / 2)
-                if retry.retry_after is not None:
-                    wait = min(retry.retry_after, _MAX_RETRY_AFTER)
+                wait = self.backoff.delay(attempt + 1, self._rng, retry.retry_after)
                 log.warning(
                     "llamacloud_retry",
                     path=path,
@@ -172,7 +166,7 @@ class LlamaCloudClient:
             raise _Retry(f"{type(exc).__name__}", None, None) from None
         self._report(path, status, started)
         self.server_time = _http_date(server_date) or self.server_time
-        if status == 429 or status >= 500 or status == 408:
+        if is_retryable_status(status):
             wait = parse_retry_after(retry_after, datetime.now(UTC))
             raise _Retry(f"HTTP {status}", status, wait)
         try:

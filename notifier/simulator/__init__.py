@@ -11,11 +11,21 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from notifier.core.statuses import SourceType
-from notifier.errors import ListenError
 from notifier.simulator.app import Fault, Simulator, create_app
 from notifier.simulator.state import JobStore, random_script
 
-__all__ = ["Fault", "Simulator", "create_app", "run_simulator", "start_simulator"]
+__all__ = [
+    "CannotListen",
+    "Fault",
+    "Simulator",
+    "create_app",
+    "run_simulator",
+    "start_simulator",
+]
+
+
+class CannotListen(Exception):
+    """`notifier simulate --port N`: the port cannot be bound; the CLI says so and exits 1."""
 
 
 async def _generate(
@@ -72,7 +82,7 @@ async def start_simulator(
 
 def run_simulator(host: str, port: int, api_key: str, rate: float, seed: int | None) -> None:
     """`notifier simulate`: serve until Ctrl-C or SIGTERM (exit 0). A port that cannot be
-    bound is a ListenError, which the CLI reports without a traceback."""
+    bound is CannotListen, which the CLI reports without a traceback."""
 
     async def serve() -> None:
         try:
@@ -81,7 +91,9 @@ def run_simulator(host: str, port: int, api_key: str, rate: float, seed: int | N
             )
         except OSError as exc:
             reason = exc.strerror or str(exc)
-            raise ListenError(f"--port {port}: cannot listen on {host}:{port} ({reason})") from None
+            raise CannotListen(
+                f"--port {port}: cannot listen on {host}:{port} ({reason})"
+            ) from None
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -26,13 +26,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
-from notifier.configfile import load_settings
+from notifier.config.base import ConfigError
+from notifier.config.load import load_settings
 from notifier.core.rules import Rule, When
 from notifier.llamacloud.client import ApiError, LlamaCloudClient
 from notifier.llamacloud.parsing import MAX_ID_LENGTH, MalformedResponse
 from notifier.poller import Poller, PollOptions, PollTarget
-from notifier.settings import ConfigError
-from notifier.store import Store
+from notifier.store.db import Store
 from tests.harness import REPO, serve
 
 TARGET = PollTarget(name="extract_v2", source="extract_v2", scope="")

@@ -16,11 +16,11 @@ import pytest
 
 from notifier.core.rules import Rule, When
 from notifier.core.statuses import SourceType
-from notifier.errors import StoreError
 from notifier.llamacloud.client import LlamaCloudClient
 from notifier.poller import Poller, PollOptions, PollTarget
 from notifier.simulator import Simulator, start_simulator
-from notifier.store import Store
+from notifier.store.connection import StoreError
+from notifier.store.db import Store
 from tests.harness import API_KEY, REPO, daemon_env, write_config
 
 TARGET = PollTarget(name="extract_v2", source="extract_v2", scope="")
@@ -68,7 +68,7 @@ async def test_full_disk_fails_the_cycle_then_recovers(
         store.conn.execute("PRAGMA max_page_count = 1073741823")  # space again
         result = await poller.poll(TARGET)
     assert {e.job_id for e in result.events} == set(jobs)
-    assert len(store.list_deliveries(limit=1000)) == 300
+    assert len(store.outbox.list_deliveries(limit=1000)) == 300
     store.close()
     assert integrity(tmp_path / "n.db") == "ok"
 

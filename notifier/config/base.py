@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict
 
-from notifier.durations import parse_duration
+from notifier.core.durations import parse_duration
 
 
 class ConfigError(Exception):
@@ -23,7 +23,7 @@ MAX_COUNT = 1_000_000
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
 
-def _none_if_blank(value: object) -> object:
+def none_if_blank(value: object) -> object:
     return None if isinstance(value, str) and not value.strip() else value
 
 
@@ -31,15 +31,15 @@ def _as_list(value: object) -> object:
     return [value] if isinstance(value, str) else value
 
 
-OptionalText = Annotated[str | None, BeforeValidator(_none_if_blank)]
+OptionalText = Annotated[str | None, BeforeValidator(none_if_blank)]
 StrList = Annotated[list[str] | None, BeforeValidator(_as_list)]
 
 
-class _Model(BaseModel):
+class ConfigModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
-def _http_url(value: str) -> str:
+def http_url(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("must be an http:// or https:// URL")
@@ -50,7 +50,7 @@ def _http_url(value: str) -> str:
     return value
 
 
-class _FieldError(ValueError):
+class FieldError(ValueError):
     """A validation failure that knows the path below the model that raised it."""
 
     def __init__(self, path: str, message: str) -> None:
@@ -58,5 +58,5 @@ class _FieldError(ValueError):
         self.path = path
 
 
-def _field_error(path: str, message: str) -> _FieldError:
-    return _FieldError(path, message)
+def field_error(path: str, message: str) -> FieldError:
+    return FieldError(path, message)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
+
+from notifier.store.connection import transaction
+
 MIGRATIONS: tuple[tuple[str, str], ...] = (
     (
         "initial schema",
@@ -119,3 +123,34 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         """,
     ),
 )
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Apply each migration not yet recorded, each in its own transaction."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations "
+        "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+    )
+    done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+    for version, (name, script) in enumerate(MIGRATIONS, start=1):
+        if version in done:
+            continue
+        with transaction(conn):
+            # Read again under the write lock: a CLI command opening the same file at the
+            # same moment may have applied it first.
+            if conn.execute(
+                "SELECT 1 FROM schema_migrations WHERE version = ?", (version,)
+            ).fetchone():
+                continue
+            for statement in script.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(
+                "INSERT INTO schema_migrations VALUES (?, ?, strftime('%Y-%m-%dT%H:%M:%fZ'))",
+                (version, name),
+            )
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()
+    return int(row[0] or 0)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 
+from notifier.config.base import ConfigError
+from notifier.config.models import Settings
+from notifier.config.routing import AppriseChannelConfig, WhenConfig
+from notifier.core.durations import format_duration
 from notifier.core.statuses import ENDPOINTS, STATUSES, SourceType
-from notifier.durations import format_duration
-from notifier.settings import AppriseChannel, Settings, When
-from notifier.urls import safe_target
+from notifier.secrets import safe_target
 
 
-def _when(when: When) -> str:
+def _when(when: WhenConfig) -> str:
     parts = []
     for key in type(when).model_fields:
         value = getattr(when, key)
@@ -25,11 +27,16 @@ def _when(when: When) -> str:
 
 def _apprise_targets(channel: str, urls: list[str]) -> str:
     """Each URL as apprise reads it, credentials masked; a URL it cannot read is a ConfigError."""
-    from notifier.channels.apprise import instantiate  # noqa: PLC0415 -- slow import
+    # apprise loads its ~130 plugins on import: a webhook-only `check` does without.
+    from notifier.channels.apprise import UnsupportedURL, instantiate
 
-    return ", ".join(
-        str(instantiate(channel, index, url).url(privacy=True)) for index, url in enumerate(urls)
-    )
+    try:
+        return ", ".join(
+            str(instantiate(channel, index, url).url(privacy=True))
+            for index, url in enumerate(urls)
+        )
+    except UnsupportedURL as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def describe(settings: Settings) -> str:
@@ -62,7 +69,7 @@ def describe(settings: Settings) -> str:
             lines.append(f"  {name:<18} GET {path}  extraction_agent_id={agents}")
     lines += ["", "channels:"]
     for name, channel in settings.channels.items():
-        if isinstance(channel, AppriseChannel):
+        if isinstance(channel, AppriseChannelConfig):
             targets = _apprise_targets(name, [u.get_secret_value() for u in channel.urls])
             lines.append(f"  {name:<18} apprise  {targets}")
         else:
@@ -113,7 +120,7 @@ def status_warnings(settings: Settings) -> list[str]:
     found = []
     for index, rule in enumerate(settings.rules):
         path = f"rules[{index}].when"
-        when: When | None = rule.when
+        when: WhenConfig | None = rule.when
         while when is not None:
             for key in ("status", "from_status"):
                 for value in getattr(when, key) or ():

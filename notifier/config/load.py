@@ -13,14 +13,13 @@ from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 import yaml
 from pydantic import ValidationError
 
-from notifier.settings import _ENVIRON, ConfigError, Settings, WebhookChannel
-from notifier.settings_base import _FieldError
-from notifier.urls import looks_like_credential
+from notifier.config.base import ConfigError, FieldError
+from notifier.config.env import ENVIRON
+from notifier.config.models import Settings
 
 DEFAULT_PATH = Path("config/notifier.yaml")
 
@@ -135,7 +134,7 @@ def _messages(error: ValidationError) -> list[str]:
         path = _error_path(item["loc"])
         context = item.get("ctx") or {}
         cause = context.get("error")
-        if isinstance(cause, _FieldError):
+        if isinstance(cause, FieldError):
             path, message = _join(path, cause.path), str(cause)
         elif isinstance(cause, ValueError):
             message = str(cause)
@@ -178,13 +177,13 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
     hidden = [key for key in data if key.startswith("_")]
     if hidden:
         raise ConfigError("\n".join(f"{key}: unknown key" for key in hidden))
-    token = _ENVIRON.set(environ)
+    token = ENVIRON.set(environ)
     try:
         return Settings(**data)
     except ValidationError as exc:
         raise ConfigError("\n".join(_messages(exc))) from None
     finally:
-        _ENVIRON.reset(token)
+        ENVIRON.reset(token)
 
 
 def _read(file: Path) -> str:
@@ -254,57 +253,3 @@ def _parse(file: Path, text: str) -> Any:
         raise ConfigError(f"{file}: {problem}{where}") from None
     except RecursionError:
         raise ConfigError(f"{file}: nested too deeply to read") from None
-
-
-def secret_values(settings: Settings) -> list[str]:
-    """Every string that must never be logged: keys, secrets, apprise URLs and their parts."""
-    values = [settings.llamacloud.api_key.get_secret_value()]
-    if settings.http.token is not None:
-        values.append(settings.http.token.get_secret_value())
-    for channel in settings.channels.values():
-        if isinstance(channel, WebhookChannel):
-            if channel.secret is not None:
-                secret = channel.secret.get_secret_value()
-                values += [secret, secret.removeprefix("whsec_")]
-            values += _url_secrets(channel.url, whole=False)
-        else:
-            for url in channel.urls:
-                values += _url_secrets(url.get_secret_value(), whole=True)
-    return [v for v in dict.fromkeys(values) if len(v) >= 4]
-
-
-def _url_secrets(url: str, *, whole: bool) -> list[str]:
-    """Credentials inside a URL: userinfo, token-like path segments, query values, and for
-    apprise URLs (`whole`) the URL itself and a token in the host's place."""
-    parts = urlsplit(url)
-    found = [url] if whole else []
-    # Token-like path segments: in an apprise URL nearly every segment is a token
-    # (slack://A/B/C), in a webhook URL only what looks like one (hooks/T0123ABCD/...).
-    segments = [seg for seg in parts.path.split("/") if seg]
-    if whole:
-        found += [seg for seg in segments if not _PLAIN_APPRISE_SEGMENT.fullmatch(seg)]
-    else:
-        found += [seg for seg in segments if looks_like_credential(seg)]
-    found += [p for p in (parts.password,) if p]
-    if parts.username and len(parts.username) >= 6:  # short names are words, not secrets
-        found.append(parts.username)
-    found += [v for k, v in parse_qsl(parts.query) if k.lower() not in _PLAIN_QUERY_KEYS]
-    if whole:
-        host = parts.netloc.rpartition("@")[2].split(":")[0]  # as written: tokens keep case
-        # slack://TokenA/... keeps a token where the host would be; a dotted name or address
-        # (json://127.0.0.1) is a place, and masking it would blank it in every log line.
-        if parts.scheme not in ("http", "https", "mailto", "mailtos") and _is_token(host):
-            found.append(host)
-    return [seg for seg in found if not seg.startswith("#")]  # a Slack #channel is no secret
-
-
-# A word or a short number: never a credential in an apprise URL's path.
-_PLAIN_APPRISE_SEGMENT = re.compile(r"[a-z]{1,15}|[0-9]{1,9}")
-# Query keys of apprise URLs whose values are addresses or options, not credentials.
-_PLAIN_QUERY_KEYS = frozenset(
-    {"to", "from", "cc", "bcc", "format", "mode", "smtp", "port", "name", "verify", "overflow"}
-)
-
-
-def _is_token(host: str) -> bool:
-    return bool(host) and "." not in host and host.lower() != "localhost" and ":" not in host

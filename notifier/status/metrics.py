@@ -8,10 +8,9 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from notifier.core.models import Event
+from notifier.core.models import Event, Outcome
 from notifier.core.statuses import ENDPOINTS
 from notifier.core.timestamps import parse_ts
-from notifier.delivery import Outcome
 
 _DURATIONS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 _DELAYS = (0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600)

@@ -1,18 +1,23 @@
-"""The delivery outbox, groups and mutes: the store's half that the outbox worker uses."""
+"""The delivery outbox: rows queued with their events, claimed, sent and marked by the worker.
+
+Which state and due time a new row gets is decided in `core.queueing`; this module reads
+the facts that decision needs (the last announcement, the group's last message) and
+persists its outcome.
+"""
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Collection, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from notifier.core.models import Event
-from notifier.events_json import event_from_json
-
-PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
-SUPPRESSED, MUTED = "suppressed", "muted"
+from notifier.core.models import Event, OutboxState, Route
+from notifier.core.queueing import decide_queueing
+from notifier.core.timestamps import format_ts, parse_ts
+from notifier.store.codec import event_from_json
+from notifier.store.connection import transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +28,7 @@ class Delivery:
     event: Event
     channel: str
     rule: str
-    state: str
+    state: OutboxState
     attempts: int
     created_at: str
     next_attempt_at: str
@@ -34,13 +39,76 @@ class Delivery:
     accepted: frozenset[str] = frozenset()  # keys of the channel's targets that took it
 
 
-class OutboxMixin:
-    """Outbox queries of `Store`; needs its `conn` and `transaction`."""
+class Outbox:
+    """The `outbox` and `channel_groups` tables, on the store's connection."""
 
-    conn: sqlite3.Connection
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
 
-    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
-        raise NotImplementedError
+    def queue(
+        self, conn: sqlite3.Connection, events: Sequence[tuple[Event, Sequence[Route]]], now: str
+    ) -> int:
+        """One row per route of these (new) events, inside the caller's transaction; returns
+        how many will be sent (suppressed repeats are recorded, not counted)."""
+        moment = parse_ts(now)
+        assert moment is not None
+        rows: list[tuple[Any, ...]] = []
+        queued = 0
+        for event, routes in events:
+            for route in routes:
+                decision = decide_queueing(
+                    route,
+                    now=moment,
+                    last_announced=self._last_announced(conn, route, event)
+                    if route.repeat_interval is not None
+                    else None,
+                    group_last_sent=self._group_last_sent(conn, route)
+                    if route.group_key is not None
+                    else None,
+                )
+                if decision.announce:
+                    conn.execute(
+                        "INSERT INTO notified VALUES (?, ?, ?, ?, ?) ON CONFLICT DO UPDATE "
+                        "SET last_at = excluded.last_at",
+                        (route.rule, event.source, event.job_id, event.to_status, now),
+                    )
+                queued += decision.state is OutboxState.PENDING
+                rows.append(
+                    (
+                        event.id,
+                        route.channel,
+                        route.rule,
+                        f"{event.source}:{event.job_id}",
+                        decision.state.value,
+                        now,
+                        now if decision.due == moment else format_ts(decision.due),
+                        route.group_key,
+                        decision.note,
+                    )
+                )
+        conn.executemany(
+            "INSERT OR IGNORE INTO outbox (event_id, channel, rule, job_key, state, created_at, "
+            "next_attempt_at, group_key, last_error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+        return queued
+
+    @staticmethod
+    def _last_announced(conn: sqlite3.Connection, route: Route, event: Event) -> datetime | None:
+        row = conn.execute(
+            "SELECT last_at FROM notified WHERE rule = ? AND source = ? AND job_id = ? "
+            "AND status = ?",
+            (route.rule, event.source, event.job_id, event.to_status),
+        ).fetchone()
+        return parse_ts(row[0]) if row else None
+
+    @staticmethod
+    def _group_last_sent(conn: sqlite3.Connection, route: Route) -> datetime | None:
+        row = conn.execute(
+            "SELECT last_sent_at FROM channel_groups WHERE channel = ? AND group_key = ?",
+            (route.channel, route.group_key),
+        ).fetchone()
+        return parse_ts(row[0]) if row else None
 
     _DELIVERY_COLUMNS = (
         "o.id, e.body, o.channel, o.rule, o.state, o.attempts, o.created_at, "
@@ -57,7 +125,7 @@ class OutboxMixin:
             event_from_json(row[1]),
             channel,
             rule,
-            state,
+            OutboxState(state),
             attempts,
             created,
             due,
@@ -93,7 +161,7 @@ class OutboxMixin:
 
     def group_sent(self, channel: str, group_key: str, now: str) -> None:
         """Remember when a group's message went out, for its `group_interval`."""
-        with self.transaction() as conn:
+        with transaction(self.conn) as conn:
             conn.execute(
                 "INSERT INTO channel_groups VALUES (?, ?, ?) ON CONFLICT DO UPDATE "
                 "SET last_sent_at = excluded.last_sent_at",
@@ -102,39 +170,11 @@ class OutboxMixin:
 
     def mark_muted(self, ids: Sequence[int], reason: str) -> None:
         """Rows a mute held back: recorded (and redeliverable), not sent, not lost."""
-        with self.transaction() as conn:
+        with transaction(self.conn) as conn:
             conn.executemany(
                 "UPDATE outbox SET state = 'muted', last_error = ? WHERE id = ?",
                 [(reason, i) for i in ids],
             )
-
-    def add_mute(self, *, kind: str, name: str, until: str, reason: str | None, now: str) -> int:
-        with self.transaction() as conn:
-            cursor = conn.execute(
-                "INSERT INTO mutes (kind, name, until, reason, created_at) VALUES (?, ?, ?, ?, ?)",
-                (kind, name, until, reason, now),
-            )
-            return int(cursor.lastrowid or 0)
-
-    def active_mutes(self, now: str) -> list[tuple[int, str, str, str, str | None]]:
-        """(id, kind, name, until, reason) of mutes that have not expired."""
-        return [
-            (r[0], r[1], r[2], r[3], r[4])
-            for r in self.conn.execute(
-                "SELECT id, kind, name, until, reason FROM mutes WHERE until > ? ORDER BY id",
-                (now,),
-            )
-        ]
-
-    def remove_mutes(
-        self, *, mute_id: int | None = None, kind: str | None = None, name: str | None = None
-    ) -> int:
-        with self.transaction() as conn:
-            if mute_id is not None:
-                return conn.execute("DELETE FROM mutes WHERE id = ?", (mute_id,)).rowcount
-            return conn.execute(
-                "DELETE FROM mutes WHERE kind = ? AND name = ?", (kind, name)
-            ).rowcount
 
     def next_due_at(self, channel: str) -> str | None:
         row = self.conn.execute(
@@ -144,7 +184,7 @@ class OutboxMixin:
         return None if row is None else row[0]
 
     def mark_delivered(self, ids: Sequence[int], now: str, status: int | None = None) -> None:
-        with self.transaction() as conn:
+        with transaction(self.conn) as conn:
             conn.executemany(
                 "UPDATE outbox SET state = 'delivered', delivered_at = ?, attempts = attempts + 1, "
                 "last_status = ?, last_error = NULL WHERE id = ?",
@@ -162,14 +202,14 @@ class OutboxMixin:
     ) -> None:
         """Count a failed attempt: retry at `next_attempt_at`, or dead-letter when it is None.
         `accepted`: the channel's targets that have taken the row so far."""
-        state = PENDING if next_attempt_at is not None else DEAD
+        state = OutboxState.PENDING if next_attempt_at is not None else OutboxState.DEAD
         taken = ",".join(sorted(accepted)) or None
-        with self.transaction() as conn:
+        with transaction(self.conn) as conn:
             conn.execute(
                 "UPDATE outbox SET state = ?, attempts = attempts + 1, last_error = ?, "
                 "last_status = ?, next_attempt_at = coalesce(?, next_attempt_at), "
                 "accepted = ? WHERE id = ?",
-                (state, error[:2000], status, next_attempt_at, taken, delivery_id),
+                (state.value, error[:2000], status, next_attempt_at, taken, delivery_id),
             )
 
     def list_deliveries(
@@ -206,10 +246,10 @@ class OutboxMixin:
         if channel is not None:
             sql += " AND channel = ?"
             args.append(channel)
-        with self.transaction() as conn:
+        with transaction(self.conn) as conn:
             return conn.execute(sql, args).rowcount
 
-    def outbox_counts(self) -> dict[tuple[str, str], int]:
+    def counts(self) -> dict[tuple[str, str], int]:
         """(channel, state) -> rows, for metrics and the status page."""
         return {
             (row[0], row[1]): row[2]

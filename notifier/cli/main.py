@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
+from notifier.errors import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -80,21 +78,22 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; the exit codes are mapped in `notifier.errors`."""
     args = _parser().parse_args(argv)
-    from notifier.errors import (  # noqa: PLC0415 -- keep --help fast
-        AlreadyRunning,
-        ListenError,
-        StoreError,
-        UsageError,
-    )
-    from notifier.settings import ConfigError  # noqa: PLC0415
+    # Imported here, not at the top: `--help` must not pay for pydantic and SQLite.
+    from notifier.config.base import ConfigError
+    from notifier.errors import UsageError
+    from notifier.simulator import CannotListen
+    from notifier.status.http import ListenError
+    from notifier.store.connection import StoreError
+    from notifier.store.lock import AlreadyRunning
 
     try:
         return _dispatch(args)
     except ConfigError as exc:
         print(f"notifier: invalid configuration:\n{exc}", file=sys.stderr)
         return EXIT_CONFIG
-    except (StoreError, AlreadyRunning, ListenError) as exc:
+    except (StoreError, AlreadyRunning, ListenError, CannotListen) as exc:
         print(f"notifier: {exc}", file=sys.stderr)
         return EXIT_FAILURE
     except UsageError as exc:
@@ -110,20 +109,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "simulate":
-        from notifier.simulator import run_simulator  # noqa: PLC0415
+        from notifier.simulator import run_simulator
 
         run_simulator(args.host, args.port, args.api_key, args.rate, args.seed)
         return EXIT_OK
     if args.command == "demo":
-        from notifier.demo import run_demo  # noqa: PLC0415
+        from notifier.demo.run import run_demo
 
         return run_demo(args.config)
 
-    from notifier.configfile import load_settings  # noqa: PLC0415
+    from notifier.config.load import load_settings
 
     settings = load_settings(args.config)
     if args.command == "check":
-        from notifier.checkreport import describe  # noqa: PLC0415
+        from notifier.cli.check import describe
 
         print(describe(settings))
         return EXIT_OK
@@ -131,23 +130,25 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command in ("test-channel", "mute", "unmute"):
         return _operate(args, settings)
     if args.command in ("run", "once"):
-        import asyncio  # noqa: PLC0415 -- `check` and the history commands do without
+        import asyncio  # `check` and the history commands do without
 
         return asyncio.run(_run(settings) if args.command == "run" else _once(settings))
-    return _history(args, settings)
+    from notifier.cli.history import history
+
+    return history(args, settings)
 
 
 def _setup_logging(settings: Any) -> None:
-    from notifier.configfile import secret_values  # noqa: PLC0415
-    from notifier.logs import configure_logging  # noqa: PLC0415
+    from notifier.assemble import secret_values
+    from notifier.logs import configure_logging
 
     configure_logging(settings.log.level, settings.log.format, secret_values(settings))
 
 
 async def _run(settings: Any) -> int:
-    import asyncio  # noqa: PLC0415
+    import asyncio
 
-    from notifier.daemon import Daemon, install_signal_handlers  # noqa: PLC0415
+    from notifier.daemon import Daemon, install_signal_handlers
 
     stop = asyncio.Event()
     install_signal_handlers(stop)
@@ -156,22 +157,22 @@ async def _run(settings: Any) -> int:
 
 
 async def _once(settings: Any) -> int:
-    from notifier.daemon import Daemon  # noqa: PLC0415
+    from notifier.daemon import Daemon
 
     results = await Daemon(settings).once()
     return EXIT_OK if all(r is not None for r in results) else EXIT_FAILURE
 
 
 def _operate(args: argparse.Namespace, settings: Any) -> int:
-    from notifier import operations  # noqa: PLC0415
-    from notifier.channels.base import DeliveryError  # noqa: PLC0415
-    from notifier.store import Store  # noqa: PLC0415
+    from notifier.channels.base import DeliveryError
+    from notifier.cli import operate
+    from notifier.store.db import Store
 
     if args.command == "test-channel":
-        import asyncio  # noqa: PLC0415
+        import asyncio
 
         try:
-            print(asyncio.run(operations.test_channel(settings, args.name)))
+            print(asyncio.run(operate.test_channel(settings, args.name)))
         except DeliveryError as exc:
             print(f"notifier: {exc}", file=sys.stderr)
             return EXIT_FAILURE
@@ -179,10 +180,10 @@ def _operate(args: argparse.Namespace, settings: Any) -> int:
     store = Store(settings.store.path)
     try:
         if args.command == "mute" and args.list:
-            print("\n".join(operations.list_mutes(store)) or "(no active mutes)")
+            print("\n".join(operate.list_mutes(store)) or "(no active mutes)")
         elif args.command == "mute":
             print(
-                operations.mute(
+                operate.mute(
                     settings,
                     store,
                     rule=args.rule,
@@ -193,114 +194,9 @@ def _operate(args: argparse.Namespace, settings: Any) -> int:
             )
         else:
             kind = "rule" if args.rule else "channel"
-            count = store.remove_mutes(mute_id=args.id, kind=kind, name=args.rule or args.channel)
+            count = store.mutes.remove(mute_id=args.id, kind=kind, name=args.rule or args.channel)
             print(f"removed {count} mute{'' if count == 1 else 's'}")
             return EXIT_OK if count else EXIT_FAILURE
         return EXIT_OK
     finally:
         store.close()
-
-
-def _since(text: str | None) -> str | None:
-    """An ISO time as given, or `1h`/`3d` meaning that long ago."""
-    if text is None:
-        return None
-    from notifier.durations import since_timestamp  # noqa: PLC0415
-    from notifier.errors import UsageError  # noqa: PLC0415
-
-    try:
-        return since_timestamp(text, datetime.now(UTC))
-    except ValueError:
-        raise UsageError(
-            f"--since {text!r}: expected an ISO time or a duration such as 1h or 3d"
-        ) from None
-
-
-def _history(args: argparse.Namespace, settings: Any) -> int:
-    from notifier.core.render import event_record  # noqa: PLC0415
-    from notifier.store import Store  # noqa: PLC0415
-
-    store = Store(settings.store.path)
-    try:
-        if args.command == "events":
-            events = store.list_events(
-                job_id=args.job,
-                source=args.source,
-                status=args.status,
-                since=_since(args.since),
-                limit=args.limit,
-            )
-            rows = [event_record(event) for event in events]
-            if args.json:
-                for row in rows:
-                    print(json.dumps(row, ensure_ascii=False))
-            else:
-                _table(
-                    ["detected_at", "type", "source", "job_id", "from", "to"],
-                    [
-                        [
-                            r["data"]["detected_at"],
-                            r["type"],
-                            r["data"]["source"],
-                            r["data"]["job_id"],
-                            r["data"]["from_status"] or "-",
-                            r["data"]["to_status"],
-                        ]
-                        for r in rows
-                    ],
-                )
-            return EXIT_OK
-        if args.command == "deliveries":
-            found = store.list_deliveries(state=args.state, channel=args.channel, limit=args.limit)
-            records = [
-                {
-                    "id": d.id,
-                    "channel": d.channel,
-                    "state": d.state,
-                    "attempts": d.attempts,
-                    "event_id": d.event.id,
-                    "job_id": d.event.job_id,
-                    "to_status": d.event.to_status,
-                    "rule": d.rule,
-                    "next_attempt_at": d.next_attempt_at,
-                    "last_status": d.last_status,
-                    "last_error": d.last_error,
-                    "delivered_at": d.delivered_at,
-                }
-                for d in found
-            ]
-            if args.json:
-                for record in records:
-                    print(json.dumps(record, ensure_ascii=False))
-            else:
-                columns = [
-                    "id",
-                    "channel",
-                    "state",
-                    "attempts",
-                    "job_id",
-                    "to_status",
-                    "last_error",
-                ]
-                _table(columns, [[r[c] for c in columns] for r in records])
-            return EXIT_OK
-        # redeliver
-        from notifier.core.timestamps import format_ts  # noqa: PLC0415
-
-        count = store.requeue(
-            now=format_ts(datetime.now(UTC)), delivery_id=args.id, channel=args.channel
-        )
-        print(f"requeued {count} dead deliver{'y' if count == 1 else 'ies'}")
-        return EXIT_OK if count else EXIT_FAILURE
-    finally:
-        store.close()
-
-
-def _table(columns: list[str], rows: list[list[Any]]) -> None:
-    """A plain aligned table: readable on a terminal, greppable in a pipe."""
-    cells = [columns, *[["-" if v is None else str(v) for v in row] for row in rows]]
-    widths = [min(60, max(len(row[i]) for row in cells)) for i in range(len(columns))]
-    for row in cells:
-        print("  ".join(value[:60].ljust(width) for value, width in zip(row, widths, strict=True)))
-    if not rows:
-        print("(none)")

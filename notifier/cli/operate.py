@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from notifier.assemble import build_channels
+from notifier.config.models import Settings
+from notifier.core.durations import parse_duration
 from notifier.core.models import Event
 from notifier.core.timestamps import format_ts
-from notifier.durations import parse_duration
 from notifier.errors import UsageError
-from notifier.settings import Settings
-from notifier.store import Store
+from notifier.store.db import Store
 
 SAMPLE_RULE = "test-channel"
 
@@ -41,8 +42,6 @@ def sample_event(now: datetime) -> Event:
 
 async def test_channel(settings: Settings, name: str) -> str:
     """Send the sample event through one channel; the target's answer, or DeliveryError."""
-    from notifier.daemon import build_channels  # noqa: PLC0415 -- avoids an import cycle
-
     if name not in settings.channels:
         known = ", ".join(settings.channels) or "none"
         raise UsageError(f"no channel named {name!r} (configured: {known})")
@@ -78,12 +77,14 @@ def mute(
         until = format_ts(now + parse_duration(duration))
     except ValueError as exc:
         raise UsageError(f"--for {duration!r}: {exc}") from None
-    mute_id = store.add_mute(kind=kind, name=target, until=until, reason=reason, now=format_ts(now))
+    mute_id = store.mutes.add(
+        kind=kind, name=target, until=until, reason=reason, now=format_ts(now)
+    )
     return f"muted {kind} {target!r} until {until} (mute {mute_id})"
 
 
 def list_mutes(store: Store) -> list[str]:
     return [
         f"{mute_id}  {kind} {name!r} until {until}" + (f"  ({reason})" if reason else "")
-        for mute_id, kind, name, until, reason in store.active_mutes(format_ts(datetime.now(UTC)))
+        for mute_id, kind, name, until, reason in store.mutes.active(format_ts(datetime.now(UTC)))
     ]

@@ -1,30 +1,28 @@
-"""SQLite: the job snapshot, the event log and the delivery outbox, with versioned migrations.
+"""SQLite: the job snapshot and the event log; the outbox and mutes are parts of the store.
 
 One owner: a `Store` is used from the thread that opened it (the daemon's event loop).
-Everything a poll cycle learns is written in ONE transaction (`commit_cycle`), so a crash
-leaves either the whole cycle or nothing.
+Everything a poll cycle learns is written in ONE transaction (`commit_cycle`): snapshot
+rows, events and their outbox rows (`store.outbox.queue`), so a crash leaves either the
+whole cycle or nothing.
 """
 
 from __future__ import annotations
 
-import contextlib
 import sqlite3
-import time
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 
 import sqlite_utils
 
 from notifier.core.models import Event, Route, SnapshotRow
 from notifier.core.statuses import is_terminal
-from notifier.core.timestamps import format_ts, parse_ts
-from notifier.errors import StoreError
-from notifier.events_json import event_from_json, event_to_json
-from notifier.schema import MIGRATIONS
-from notifier.store_outbox import PENDING, SUPPRESSED, OutboxMixin
+from notifier.store.codec import event_from_json, event_to_json
+from notifier.store.connection import StoreError, open_connection, transaction
+from notifier.store.mutes import Mutes
+from notifier.store.outbox import Outbox
+from notifier.store.schema import migrate, schema_version
 
 _IN_CHUNK = 500
 # The active rows a scope refreshes: those it listed, and rows from before `poll_scope` was
@@ -46,81 +44,33 @@ class SourceState:
     last_error: str | None = None
 
 
-class Store(OutboxMixin):
-    """The notifier's SQLite database (WAL), migrated to the newest schema on open."""
+class Store:
+    """The notifier's SQLite database (WAL), migrated to the newest schema on open.
+
+    `outbox` and `mutes` share its connection: one file, one writer, one transaction per
+    cycle.
+    """
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         try:
-            if str(path) != ":memory:":
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.conn = sqlite3.connect(str(path), isolation_level=None, timeout=30)
-            self._use_wal()
-            self.conn.execute("PRAGMA synchronous=NORMAL")
-            self.conn.execute("PRAGMA foreign_keys=ON")
+            self.conn = open_connection(path)
             self.db = sqlite_utils.Database(self.conn)
-            self._migrate()
+            migrate(self.conn)
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open the store at {self.path}: {exc}") from exc
+        self.outbox = Outbox(self.conn)
+        self.mutes = Mutes(self.conn)
 
     def close(self) -> None:
         self.conn.close()
 
-    def _use_wal(self) -> None:
-        """Switch to WAL. On a new file several openers may race to switch it, and SQLite
-        answers "locked" at once instead of waiting: try again for a few seconds."""
-        for _ in range(100):
-            try:
-                self.conn.execute("PRAGMA journal_mode=WAL")
-                return
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc):
-                    raise
-                time.sleep(0.05)
-        self.conn.execute("PRAGMA journal_mode=WAL")
-
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE ... COMMIT, rolled back on any error."""
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.conn
-            self.conn.execute("COMMIT")
-        except BaseException:
-            # SQLite may have rolled back already (a full disk does): keep the first error.
-            if self.conn.in_transaction:
-                with contextlib.suppress(sqlite3.Error):
-                    self.conn.execute("ROLLBACK")
-            raise
-
-    def _migrate(self) -> None:
-        """Apply each migration not yet recorded, each in its own transaction."""
-        self.conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations "
-            "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
-        )
-        done = {row[0] for row in self.conn.execute("SELECT version FROM schema_migrations")}
-        for version, (name, script) in enumerate(MIGRATIONS, start=1):
-            if version in done:
-                continue
-            with self.transaction() as conn:
-                # Read again under the write lock: a CLI command opening the same file at the
-                # same moment may have applied it first.
-                if conn.execute(
-                    "SELECT 1 FROM schema_migrations WHERE version = ?", (version,)
-                ).fetchone():
-                    continue
-                for statement in script.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-                conn.execute(
-                    "INSERT INTO schema_migrations VALUES (?, ?, strftime('%Y-%m-%dT%H:%M:%fZ'))",
-                    (version, name),
-                )
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT on the store's connection, rolled back on any error."""
+        return transaction(self.conn)
 
     def schema_version(self) -> int:
-        row = self.conn.execute("SELECT max(version) FROM schema_migrations").fetchone()
-        return int(row[0] or 0)
+        return schema_version(self.conn)
 
     # -- snapshot ---------------------------------------------------------------------------
 
@@ -240,7 +190,7 @@ class Store(OutboxMixin):
         events: Sequence[tuple[Event, Sequence[Route]]],
     ) -> int:
         """The snapshot upserts (owned by `scope`), the new events and their outbox rows;
-        returns how many outbox rows were queued."""
+        returns how many outbox rows will be sent."""
         conn.executemany(
             "INSERT INTO jobs (source, job_id, status, project_id, created_at, updated_at, "
             "status_since, transitions, stuck_notified, terminal, poll_scope) "
@@ -287,75 +237,7 @@ class Store(OutboxMixin):
                 for e, _ in fresh
             ],
         )
-        plain = [
-            (e.id, r.channel, r.rule, f"{e.source}:{e.job_id}", PENDING, now, now)
-            for e, routes in fresh
-            for r in routes
-            if r.group_key is None and r.repeat_interval is None
-        ]
-        conn.executemany(
-            "INSERT OR IGNORE INTO outbox (event_id, channel, rule, job_key, state, "
-            "created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            plain,
-        )
-        queued = len(plain)
-        for event, routes in fresh:
-            for r in routes:
-                if r.group_key is not None or r.repeat_interval is not None:
-                    queued += self._queue_special(conn, event, r, now)
-        return queued
-
-    @staticmethod
-    def _queue_special(conn: sqlite3.Connection, event: Event, route: Route, now: str) -> int:
-        """An outbox row for a grouped or repeat-limited route; returns 1 if it will be sent.
-
-        A repeat within `repeat_interval` is recorded as `suppressed`, not dropped. A grouped
-        row waits `group_wait`, and at least `group_interval` after its group's last message.
-        """
-        moment = parse_ts(now)
-        assert moment is not None
-        state, note, due = PENDING, None, moment
-        if route.repeat_interval is not None:
-            key = (route.rule, event.source, event.job_id, event.to_status)
-            row = conn.execute(
-                "SELECT last_at FROM notified WHERE rule = ? AND source = ? AND job_id = ? "
-                "AND status = ?",
-                key,
-            ).fetchone()
-            since = parse_ts(row[0]) if row else None
-            if since is not None and moment - since < timedelta(seconds=route.repeat_interval):
-                state, note = SUPPRESSED, f"repeat within {route.repeat_interval:g}s of {row[0]}"
-            else:
-                conn.execute(
-                    "INSERT INTO notified VALUES (?, ?, ?, ?, ?) ON CONFLICT DO UPDATE "
-                    "SET last_at = excluded.last_at",
-                    (*key, now),
-                )
-        if route.group_key is not None and state == PENDING:
-            due = moment + timedelta(seconds=route.group_wait)
-            row = conn.execute(
-                "SELECT last_sent_at FROM channel_groups WHERE channel = ? AND group_key = ?",
-                (route.channel, route.group_key),
-            ).fetchone()
-            last = parse_ts(row[0]) if row else None
-            if last is not None:
-                due = max(due, last + timedelta(seconds=route.group_interval))
-        inserted = conn.execute(
-            "INSERT OR IGNORE INTO outbox (event_id, channel, rule, job_key, state, created_at, "
-            "next_attempt_at, group_key, last_error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                event.id,
-                route.channel,
-                route.rule,
-                f"{event.source}:{event.job_id}",
-                state,
-                now,
-                format_ts(due),
-                route.group_key,
-                note,
-            ),
-        ).rowcount
-        return inserted if state == PENDING else 0
+        return self.outbox.queue(conn, fresh, now)
 
     @staticmethod
     def _unrecorded(

@@ -18,7 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
-from notifier.receiver import create_receiver
+from notifier.demo.receiver import create_receiver
 
 DEMO_CONFIG = Path(__file__).with_name("demo.yaml")  # installed with the package: any cwd
 _PHASE_MARK = {
@@ -52,10 +52,11 @@ def format_line(payload: dict[str, Any], webhook_id: str) -> str:
 
 
 async def _demo(config: Path) -> int:
-    from notifier.configfile import load_settings, secret_values  # noqa: PLC0415
-    from notifier.daemon import Daemon, install_signal_handlers  # noqa: PLC0415
-    from notifier.logs import configure_logging  # noqa: PLC0415
-    from notifier.simulator import start_simulator  # noqa: PLC0415
+    from notifier.assemble import secret_values
+    from notifier.config.load import load_settings
+    from notifier.daemon import Daemon, install_signal_handlers
+    from notifier.logs import configure_logging
+    from notifier.simulator import start_simulator
 
     api_key = "demo-" + secrets.token_hex(8)
     webhook_secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()

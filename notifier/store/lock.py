@@ -7,9 +7,11 @@ import os
 from pathlib import Path
 from typing import IO
 
-from notifier.errors import AlreadyRunning, StoreError
+from notifier.store.connection import StoreError
 
-__all__ = ["AlreadyRunning", "StoreLock"]
+
+class AlreadyRunning(Exception):
+    """Another notifier process holds the store; running a second would double-send."""
 
 
 class StoreLock:

@@ -11,20 +11,20 @@ from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
 
-from notifier.core.diff import EVENT_TYPES
-from notifier.core.statuses import Phase, SourceType
-from notifier.settings_base import (
+from notifier.config.base import (
     MAX_COUNT,
+    ConfigModel,
     Duration,
     StrList,
-    _field_error,
-    _http_url,
-    _Model,
-    _none_if_blank,
+    field_error,
+    http_url,
+    none_if_blank,
 )
+from notifier.core.diff import EVENT_TYPES
+from notifier.core.statuses import Phase, SourceType
 
 
-class _Templated(_Model):
+class TemplatedConfig(ConfigModel):
     """Message templates (Jinja2, sandboxed), inline or read from a file at load time."""
 
     title: str | None = None
@@ -33,12 +33,12 @@ class _Templated(_Model):
     body_file: Path | None = None
 
     @model_validator(mode="after")
-    def _templates(self) -> _Templated:
+    def _templates(self) -> TemplatedConfig:
         for key in ("title", "body"):
             path: Path | None = getattr(self, f"{key}_file")
             if path is not None:
                 if getattr(self, key) is not None:
-                    raise _field_error(f"{key}_file", f"give {key} or {key}_file, not both")
+                    raise field_error(f"{key}_file", f"give {key} or {key}_file, not both")
                 object.__setattr__(self, key, _read_template(path, f"{key}_file"))
             source = getattr(self, key)
             if source is not None:
@@ -52,18 +52,18 @@ _MAX_TEMPLATE_BYTES = 1 << 20
 def _read_template(path: Path, key: str) -> str:
     """A template file's text: UTF-8, at most 1 MiB (so /dev/zero cannot eat the memory)."""
     if "\0" in str(path):
-        raise _field_error(key, "must not contain a NUL character")
+        raise field_error(key, "must not contain a NUL character")
     try:
         with path.open("rb") as handle:
             raw = handle.read(_MAX_TEMPLATE_BYTES + 1)
     except OSError as exc:
-        raise _field_error(key, f"cannot read {path}: {exc.strerror}") from None
+        raise field_error(key, f"cannot read {path}: {exc.strerror}") from None
     if len(raw) > _MAX_TEMPLATE_BYTES:
-        raise _field_error(key, f"{path} is larger than 1 MiB")
+        raise field_error(key, f"{path} is larger than 1 MiB")
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise _field_error(key, f"{path} is not UTF-8 text") from None
+        raise field_error(key, f"{path} is not UTF-8 text") from None
 
 
 def _check_template(source: str, key: str) -> None:
@@ -73,15 +73,15 @@ def _check_template(source: str, key: str) -> None:
     try:
         SandboxedEnvironment().parse(source)
     except TemplateSyntaxError as exc:
-        raise _field_error(key, f"template error at line {exc.lineno}: {exc.message}") from None
+        raise field_error(key, f"template error at line {exc.lineno}: {exc.message}") from None
     except RecursionError:
-        raise _field_error(key, "template error: nested too deeply") from None
+        raise field_error(key, "template error: nested too deeply") from None
 
 
-class WebhookChannel(_Model):
+class WebhookChannelConfig(ConfigModel):
     type: Literal["webhook"]
     url: str
-    secret: Annotated[SecretStr | None, BeforeValidator(_none_if_blank)] = None
+    secret: Annotated[SecretStr | None, BeforeValidator(none_if_blank)] = None
     headers: dict[str, str] = {}
     timeout: Duration = timedelta(seconds=10)
     max_attempts: int | None = Field(None, ge=1, le=MAX_COUNT)
@@ -92,7 +92,7 @@ class WebhookChannel(_Model):
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
-        return _http_url(value)
+        return http_url(value)
 
     @field_validator("headers")
     @classmethod
@@ -102,7 +102,7 @@ class WebhookChannel(_Model):
             if not re.fullmatch(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+", name):
                 raise ValueError(f"header name {name!r} is not a valid HTTP header name")
             if any(c in text for c in "\r\n\0"):
-                raise _field_error(name, "header value must be one line")
+                raise field_error(name, "header value must be one line")
         return value
 
     @field_validator("secret")
@@ -122,7 +122,7 @@ class WebhookChannel(_Model):
         return value
 
 
-class AppriseChannel(_Templated):
+class AppriseChannelConfig(TemplatedConfig):
     type: Literal["apprise"]
     urls: list[SecretStr] = Field(min_length=1)
     timeout: Duration = timedelta(seconds=30)
@@ -141,10 +141,10 @@ class AppriseChannel(_Templated):
         return value
 
 
-Channel = Annotated[WebhookChannel | AppriseChannel, Field(discriminator="type")]
+ChannelConfig = Annotated[WebhookChannelConfig | AppriseChannelConfig, Field(discriminator="type")]
 
 
-class When(_Model):
+class WhenConfig(ConfigModel):
     """A rule's matcher: keys ANDed, values of one key ORed; a scalar counts as a list of one."""
 
     event: StrList = None
@@ -157,10 +157,10 @@ class When(_Model):
     extraction_agent_id: StrList = None
     name: StrList = None
     error_message: StrList = None
-    not_: When | None = Field(None, alias="not")
+    not_: WhenConfig | None = Field(None, alias="not")
 
     @model_validator(mode="after")
-    def _known_values(self) -> When:
+    def _known_values(self) -> WhenConfig:
         for key, allowed in (
             ("event", EVENT_TYPES),
             ("source", tuple(s.value for s in SourceType)),
@@ -168,18 +168,16 @@ class When(_Model):
         ):
             for index, value in enumerate(getattr(self, key) or ()):
                 if value not in allowed:
-                    raise _field_error(
+                    raise field_error(
                         f"{key}[{index}]", f"unknown {key} {value!r}; one of {', '.join(allowed)}"
                     )
         for index, pattern in enumerate(self.error_message or ()):
             try:
                 re.compile(pattern)
             except re.error as exc:
-                raise _field_error(f"error_message[{index}]", f"invalid regex: {exc}") from None
+                raise field_error(f"error_message[{index}]", f"invalid regex: {exc}") from None
             except (RecursionError, OverflowError):  # deep nesting, a{99999999999}
-                raise _field_error(
-                    f"error_message[{index}]", "invalid regex: too complex"
-                ) from None
+                raise field_error(f"error_message[{index}]", "invalid regex: too complex") from None
         return self
 
 
@@ -196,9 +194,9 @@ GROUP_FIELDS = (
 )
 
 
-class Rule(_Templated):
+class RuleConfig(TemplatedConfig):
     name: str = Field(min_length=1)
-    when: When = When()
+    when: WhenConfig = WhenConfig()
     notify: list[str] = Field(min_length=1)
     continue_: bool = Field(True, alias="continue")
     group_by: list[str] = []
@@ -218,7 +216,7 @@ class Rule(_Templated):
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
-class MuteWindow(_Model):
+class MuteWindowConfig(ConfigModel):
     """A recurring quiet time: deliveries of these rules or channels are recorded as muted."""
 
     name: str = Field(min_length=1)
@@ -263,22 +261,22 @@ class MuteWindow(_Model):
         return value
 
     @model_validator(mode="after")
-    def _targets(self) -> MuteWindow:
+    def _targets(self) -> MuteWindowConfig:
         if not self.rules and not self.channels:
-            raise _field_error("rules", "name at least one rule or channel to mute")
+            raise field_error("rules", "name at least one rule or channel to mute")
         return self
 
 
-def _check_mutes(mutes: list[MuteWindow], rules: set[str], channels: set[str]) -> None:
+def check_mutes(mutes: list[MuteWindowConfig], rules: set[str], channels: set[str]) -> None:
     """Every muted rule and channel exists."""
     for index, mute in enumerate(mutes):
         for position, rule_name in enumerate(mute.rules):
             if rule_name not in rules:
-                raise _field_error(
+                raise field_error(
                     f"mutes[{index}].rules[{position}]", f"unknown rule {rule_name!r}"
                 )
         for position, channel in enumerate(mute.channels):
             if channel not in channels:
-                raise _field_error(
+                raise field_error(
                     f"mutes[{index}].channels[{position}]", f"unknown channel {channel!r}"
                 )

@@ -1,0 +1,2 @@
+"""The `notifier` command: parser and exit codes (`main`), what `check` prints, operator
+commands, history listings."""

@@ -1,0 +1,1 @@
+"""What the daemon shows about itself: HTTP routes, the status page and readiness, metrics."""

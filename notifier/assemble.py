@@ -134,8 +134,10 @@ def build_channels(settings: Settings) -> dict[str, Channel]:
 
 def _apprise_channel(settings: Settings, name: str, spec: AppriseChannelConfig) -> Channel:
     """An apprise channel; a URL apprise cannot read is a configuration error."""
-    # apprise loads its ~130 plugins on import: only configurations that use it pay for it.
-    from notifier.channels.apprise import AppriseTarget, UnsupportedURL  # noqa: PLC0415
+    from notifier.channels.apprise import (  # noqa: PLC0415 -- apprise loads ~130 plugins
+        AppriseTarget,
+        UnsupportedURL,
+    )
 
     try:
         return AppriseTarget(

@@ -1,23 +1,28 @@
-"""One poll cycle of one source scope: fetch what may have changed, diff it, commit it once."""
+"""One poll cycle of one source scope: read its view, fetch what may have changed, diff it,
+commit it once.
+
+The store is read once at the start (`Store.scope_view`: the scope's state, its running
+jobs, the jobs just below its watermark) and written once at the end; while the cycle
+fetches, it asks the store nothing unless a page holds jobs the view does not know.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from enum import Enum
-from math import ceil
 
 import structlog
 
 from notifier.core.diff import diff_job
+from notifier.core.listings import NewestFirst, RefreshPlan, choose_refresh
 from notifier.core.models import Event, Job, Route, SnapshotRow
 from notifier.core.rules import Rule, route
 from notifier.core.statuses import STATUSES, SourceType
 from notifier.core.timestamps import format_ts, parse_ts
 from notifier.llamacloud.client import LlamaCloudClient
 from notifier.llamacloud.sources import JobIdsEncoding, iter_v2_by_ids, list_v1, list_v2
-from notifier.store.db import Store
+from notifier.store.db import ScopeView, Store
 
 log = structlog.get_logger(__name__)
 
@@ -91,15 +96,21 @@ class Poller:
         """One cycle. Raises the client's errors after recording them for the status page."""
         started = self.clock()
         requests_before = self.client.requests_sent
-        state = self.store.source_state(target.name, target.scope)
         v2 = target.source in V2_SOURCES
+        view = self.store.scope_view(
+            target.name,
+            target.source,
+            target.scope,
+            overlap=self.options.overlap if v2 else None,
+            recent_limit=2 * self.options.page_size,
+        )
+        state = view.state
         cycle = _Cycle(
             self,
             target,
+            view,
             notify_new=state.baseline_done or self.options.initial_sync == "notify",
             ceiling=format_ts(started),
-            # Known running jobs: what a v2 refresh re-reads if discovery does not return them.
-            active=self.store.active_job_ids(target.source, target.scope) if v2 else (),
         )
         try:
             if v2:
@@ -145,11 +156,7 @@ class Poller:
         for status in target.statuses or (None,):
             order = NewestFirst()
             async for page in self._list(target, status=status, low=format_ts(since)):
-                stop = (
-                    cheap
-                    and order.holds(page)
-                    and self._known_and_old(target.source, page, watermark)
-                )
+                stop = cheap and order.holds(page) and cycle.known_and_old(page, watermark)
                 cycle.add(page)
                 if stop:
                     # Newest first: past the watermark, a page of nothing but known jobs means
@@ -162,7 +169,7 @@ class Poller:
         target = cycle.target
         if not cycle.unseen_active:
             return
-        summary = self.store.active_summary(target.source, target.scope)
+        summary = cycle.active_summary()
         listable = set(STATUSES[SourceType(target.source)])
         plan = choose_refresh(
             len(cycle.unseen_active),
@@ -189,17 +196,6 @@ class Poller:
             log=log,
         ):
             cycle.add(page, fresher=False)
-
-    def _known_and_old(self, source: str, page: list[Job], watermark: str | None) -> bool:
-        """Every job of the page is in the snapshot and the page reaches below the watermark."""
-        if not page or watermark is None:
-            return False
-        oldest = min((job.created_at or "" for job in page), default="")
-        if oldest >= watermark:
-            return False
-        return len(self.store.load_rows(source, (job.job_id for job in page))) == len(
-            {job.job_id for job in page}
-        )
 
     def _list(
         self,
@@ -235,28 +231,6 @@ FLUSH_AT = 1000
 streams through memory in parts of this size instead of holding the whole window."""
 
 
-class NewestFirst:
-    """Whether a listing has come newest first so far, as discovery's early stop assumes.
-
-    Only the extract page (001) promises that order; the parse page (003) says nothing. So
-    the order is checked, not trusted: every job dated, none newer than the one before, and
-    at least two seen.
-    """
-
-    def __init__(self) -> None:
-        self.last: str | None = None
-        self.seen = 0
-        self.broken = False
-
-    def holds(self, page: Iterable[Job]) -> bool:
-        for job in page:
-            if job.created_at is None or (self.last is not None and job.created_at > self.last):
-                self.broken = True
-            self.last = job.created_at
-            self.seen += 1
-        return not self.broken and self.seen >= 2
-
-
 class _Cycle:
     """The jobs of one cycle as they arrive: diffed and committed in parts, the scope's state
     (watermark, cycle count) last. An ordinary cycle fits in one part, one transaction."""
@@ -265,22 +239,28 @@ class _Cycle:
         self,
         poller: Poller,
         target: PollTarget,
+        view: ScopeView,
         *,
         notify_new: bool,
         ceiling: str,
-        active: Iterable[str],
     ) -> None:
         self.poller = poller
         self.store = poller.store
         self.target = target
+        self.active = view.active
+        # Snapshot rows the cycle has read or written: what it diffs against without a query.
+        self.known: dict[str, SnapshotRow] = {**view.recent, **view.active}
         self.notify_new = notify_new
         self.ceiling = ceiling
         self.pending: dict[str, Job] = {}
         self.newest: str | None = None
         self.undated = False  # a job without created_at was seen
         self.result = CycleResult(target=target.key)
-        self.unseen_active = set(active)  # shrinks as pages arrive; the refresh reads the rest
+        # Known running jobs: what a v2 refresh re-reads if discovery does not return them;
+        # shrinks as pages arrive.
+        self.unseen_active = set(view.active)
         self.log = log.bind(source=target.name, scope=target.scope or None)
+        self._absent: set[str] = set()  # looked up, not in the snapshot
 
     def add(self, jobs: Iterable[Job], *, fresher: bool = True) -> None:
         """Take a page; `fresher=False` keeps a version already held (a refresh listing's
@@ -297,6 +277,40 @@ class _Cycle:
                 self.newest = job.created_at
         if len(self.pending) >= FLUSH_AT:
             self._commit(final=False)
+
+    def known_and_old(self, page: list[Job], watermark: str | None) -> bool:
+        """Every job of the page is in the snapshot and the page reaches below the watermark.
+
+        The view answers for the jobs just below the watermark; a page reaching further
+        down is looked up (rows kept for the diff), so the answer never depends on its size.
+        """
+        if not page or watermark is None:
+            return False
+        oldest = min((job.created_at or "" for job in page), default="")
+        if oldest >= watermark:
+            return False
+        self._look_up(job.job_id for job in page)
+        return all(job.job_id in self.known for job in page)
+
+    def active_summary(self) -> list[tuple[str, int, str | None, str | None]]:
+        """(status, count, oldest created_at, newest created_at) of the scope's active jobs."""
+        by_status: dict[str, list[str | None]] = {}
+        for row in self.active.values():
+            by_status.setdefault(row.status, []).append(row.created_at)
+        summary = []
+        for status, created in sorted(by_status.items()):
+            dated = [c for c in created if c]
+            summary.append(
+                (status, len(created), min(dated, default=None), max(dated, default=None))
+            )
+        return summary
+
+    def _look_up(self, job_ids: Iterable[str]) -> None:
+        """Read the snapshot rows of jobs the cycle does not know yet (new jobs have none)."""
+        missing = [job_id for job_id in job_ids if job_id not in self.known]
+        if missing:
+            self.known.update(self.store.load_rows(self.target.source, missing))
+            self._absent.update(j for j in missing if j not in self.known)
 
     def finish(self) -> CycleResult:
         """Commit the last part with the scope's state; the cycle's result."""
@@ -317,7 +331,8 @@ class _Cycle:
 
     def _commit(self, *, final: bool) -> None:
         now = format_ts(self.poller.clock())
-        previous = self.store.load_rows(self.target.source, self.pending.keys())
+        self._look_up(j for j in self.pending if j not in self._absent)
+        previous = self.known
         rows: list[SnapshotRow] = []
         routed: list[tuple[Event, Sequence[Route]]] = []
         for job in self.pending.values():
@@ -357,29 +372,13 @@ class _Cycle:
                 to_status=event.to_status,
                 event_id=event.id,
             )
+        # What was written is read back if it shows up again (a long listing's later part),
+        # so memory stays bounded by one part and the diff never meets a stale row.
+        for row in rows:
+            self.known.pop(row.job_id, None)
+            self._absent.discard(row.job_id)
         self.result.observed += len(self.pending)
         self.result.written += len(rows)
         self.result.events.extend(event for event, _ in routed)
         self.result.queued += queued
         self.pending = {}
-
-
-class RefreshPlan(Enum):
-    """How a cycle re-reads the jobs it knows to be running."""
-
-    BY_IDS = "job_ids"
-    BY_STATUS = "status_listings"
-
-
-def choose_refresh(
-    active: int, active_by_status: Mapping[str, int], *, batch: int, page_size: int
-) -> RefreshPlan:
-    """The cheaper way to refresh `active` jobs, in requests.
-
-    By ids: one request per batch. By status: one listing per non-terminal status within the
-    active jobs' created_at window (at least one page each), plus one id batch for the jobs
-    that left those statuses since the last cycle.
-    """
-    by_ids = ceil(active / batch)
-    by_status = sum(max(1, ceil(count / page_size)) for count in active_by_status.values()) + 1
-    return RefreshPlan.BY_STATUS if by_status < by_ids else RefreshPlan.BY_IDS

@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
+from notifier.core.listings import RefreshPlan, choose_refresh
 from notifier.core.rules import Rule, When
 from notifier.core.statuses import SourceType
 from notifier.llamacloud.client import ApiError, LlamaCloudClient
-from notifier.poller import Poller, PollOptions, PollTarget, RefreshPlan, choose_refresh
+from notifier.poller import Poller, PollOptions, PollTarget
 from notifier.simulator import Simulator, start_simulator
 from notifier.simulator.app import Fault
 from notifier.simulator.state import JobStore
@@ -105,6 +106,35 @@ class TestCheapSteadyState:
         (discovery,) = rig.requests()  # `new` is inside the overlap: no refresh needed
         assert discovery["created_at_on_or_after"] == ["2026-11-23T11:55:30.000000Z"]
         assert third.events == [] and third.requests == 1
+
+    async def test_a_steady_cycle_reads_the_store_once_before_it_fetches(
+        self, rig: Rig, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """One scope view before the first request, then nothing but the new jobs' rows, looked
+        up once at commit, and one commit: the store is not asked page by page."""
+        running = [rig.create(SourceType.EXTRACT_V2, "RUNNING", minutes_ago=30) for _ in range(3)]
+        for i in range(250):
+            rig.create(SourceType.EXTRACT_V2, "COMPLETED", minutes_ago=1 + i / 100)
+        poller = rig.poller(job_ids_batch=2)
+        await poller.poll(EXTRACT)
+        calls: list[str] = []
+        for name in ("scope_view", "load_rows", "commit_cycle", "commit_jobs", "source_state"):
+            real = getattr(rig.store, name)
+
+            def spy(*args: object, _name: str = name, _real: object = real, **kw: object) -> object:
+                calls.append(_name)
+                return _real(*args, **kw)  # type: ignore[operator]
+
+            monkeypatch.setattr(rig.store, name, spy)
+        rig.clock.now += timedelta(seconds=30)
+        new = [rig.create(SourceType.EXTRACT_V2, "PENDING") for _ in range(2)]
+        rig.sim.jobs.set_status(running[0], "FAILED", "boom")
+        result = await poller.poll(EXTRACT)
+        assert sorted((e.job_id, e.to_status) for e in result.events) == sorted(
+            [(new[0], "PENDING"), (new[1], "PENDING"), (running[0], "FAILED")]
+        )
+        assert result.requests >= 3  # discovery and two id batches
+        assert calls == ["scope_view", "load_rows", "commit_cycle"]
 
     async def test_status_listings_when_they_cost_less(self, rig: Rig) -> None:
         """With small id batches, the active set is re-read by status within its window."""

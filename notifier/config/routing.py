@@ -68,7 +68,7 @@ def _read_template(path: Path, key: str) -> str:
 
 def _check_template(source: str, key: str) -> None:
     from jinja2 import TemplateSyntaxError  # noqa: PLC0415 -- only when templates are given
-    from jinja2.sandbox import SandboxedEnvironment  # noqa: PLC0415
+    from jinja2.sandbox import SandboxedEnvironment  # noqa: PLC0415 -- as above
 
     try:
         SandboxedEnvironment().parse(source)
@@ -252,7 +252,7 @@ class MuteWindowConfig(ConfigModel):
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # noqa: PLC0415
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # noqa: PLC0415 -- rare: mutes only
 
         try:
             ZoneInfo(value)

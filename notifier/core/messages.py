@@ -108,7 +108,7 @@ def _summary(events: Sequence[Event]) -> str:
 def _environments() -> tuple[Any, Any]:
     """(plain, html-autoescaping) sandboxed environments; jinja2 is imported only when needed."""
     from jinja2 import ChainableUndefined  # noqa: PLC0415 -- keep start-up fast
-    from jinja2.sandbox import SandboxedEnvironment  # noqa: PLC0415
+    from jinja2.sandbox import SandboxedEnvironment  # noqa: PLC0415 -- as above
 
     options: dict[str, Any] = {"undefined": ChainableUndefined, "keep_trailing_newline": False}
     return (

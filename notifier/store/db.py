@@ -12,12 +12,15 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import sqlite_utils
 
 from notifier.core.models import Event, Route, SnapshotRow
 from notifier.core.statuses import is_terminal
+from notifier.core.timestamps import format_ts, parse_ts
 from notifier.store.codec import event_from_json, event_to_json
 from notifier.store.connection import StoreError, open_connection, transaction
 from notifier.store.mutes import Mutes
@@ -44,6 +47,40 @@ class SourceState:
     last_error: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class ScopeView:
+    """What a cycle knows of its scope before it fetches anything, read once at its start.
+
+    `active`: the non-terminal rows the scope refreshes. `recent`: the rows created since
+    the watermark minus the overlap, which discovery is about to list again (empty before
+    the first watermark).
+    """
+
+    state: SourceState
+    active: dict[str, SnapshotRow]
+    recent: dict[str, SnapshotRow]
+
+
+_ROW_COLUMNS = (
+    "source, job_id, status, project_id, created_at, updated_at, status_since, transitions, "
+    "stuck_notified"
+)
+
+
+def _snapshot_row(row: Sequence[Any]) -> SnapshotRow:
+    return SnapshotRow(
+        source=row[0],
+        job_id=row[1],
+        status=row[2],
+        project_id=row[3],
+        created_at=row[4],
+        updated_at=row[5],
+        status_since=row[6],
+        transitions=row[7],
+        stuck_notified=bool(row[8]),
+    )
+
+
 class Store:
     """The notifier's SQLite database (WAL), migrated to the newest schema on open.
 
@@ -59,7 +96,7 @@ class Store:
             migrate(self.conn)
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open the store at {self.path}: {exc}") from exc
-        self.outbox = Outbox(self.conn)
+        self.outbox = Outbox(self.db)
         self.mutes = Mutes(self.conn)
 
     def close(self) -> None:
@@ -75,6 +112,9 @@ class Store:
     # -- snapshot ---------------------------------------------------------------------------
 
     def source_state(self, name: str, scope: str) -> SourceState:
+        return self._read_state(name, scope)
+
+    def _read_state(self, name: str, scope: str) -> SourceState:
         rows = list(
             self.db.query("SELECT * FROM source_state WHERE name = ? AND scope = ?", [name, scope])
         )
@@ -88,6 +128,42 @@ class Store:
             SourceState(**{**row, "baseline_done": bool(row["baseline_done"])})
             for row in self.db.query("SELECT * FROM source_state ORDER BY name, scope")
         ]
+
+    def scope_view(
+        self,
+        name: str,
+        source: str,
+        scope: str,
+        *,
+        overlap: timedelta | None = None,
+        recent_limit: int = 200,
+    ) -> ScopeView:
+        """The scope's state and the rows its cycle will meet, in one read transaction.
+
+        With `overlap`, also the newest `recent_limit` rows created since the watermark minus
+        `overlap`: the jobs just below the watermark, which a cheap cycle's discovery meets
+        where it stops. So the cycle asks the store nothing more while it fetches.
+        """
+        self.conn.execute("BEGIN")  # one consistent snapshot for the three reads
+        try:
+            state = self._read_state(name, scope)
+            sql = f"SELECT {_ROW_COLUMNS} FROM jobs WHERE source = ? AND terminal = 0 AND {_OWNED}"
+            active = {
+                row[1]: _snapshot_row(row)
+                for row in self.conn.execute(sql, [source, scope, scope, scope])
+            }
+            recent: dict[str, SnapshotRow] = {}
+            mark = parse_ts(state.watermark)
+            if overlap is not None and mark is not None:
+                cursor = self.conn.execute(
+                    f"SELECT {_ROW_COLUMNS} FROM jobs WHERE source = ? AND created_at >= ? "
+                    "ORDER BY created_at DESC LIMIT ?",
+                    [source, format_ts(mark - overlap), recent_limit],
+                )
+                recent = {row[1]: _snapshot_row(row) for row in cursor}
+        finally:
+            self.conn.execute("COMMIT")
+        return ScopeView(state, active, recent)
 
     def active_job_ids(self, source: str, scope: str) -> list[str]:
         """Ids of the jobs last seen in a non-terminal status by this scope: what a cheap cycle
@@ -113,23 +189,10 @@ class Store:
             chunk = ids[start : start + _IN_CHUNK]
             marks = ",".join("?" * len(chunk))
             cursor = self.conn.execute(
-                "SELECT source, job_id, status, project_id, created_at, updated_at, "
-                "status_since, transitions, stuck_notified FROM jobs "
-                f"WHERE source = ? AND job_id IN ({marks})",
+                f"SELECT {_ROW_COLUMNS} FROM jobs WHERE source = ? AND job_id IN ({marks})",
                 [source, *chunk],
             )
-            for row in cursor:
-                found[row[1]] = SnapshotRow(
-                    source=row[0],
-                    job_id=row[1],
-                    status=row[2],
-                    project_id=row[3],
-                    created_at=row[4],
-                    updated_at=row[5],
-                    status_since=row[6],
-                    transitions=row[7],
-                    stuck_notified=bool(row[8]),
-                )
+            found.update((row[1], _snapshot_row(row)) for row in cursor)
         return found
 
     def commit_cycle(
@@ -320,4 +383,4 @@ class Store:
             f"SELECT body FROM events WHERE {' AND '.join(where)} "
             "ORDER BY detected_at DESC, rowid DESC LIMIT ?"
         )
-        return [event_from_json(row[0]) for row in self.conn.execute(sql, [*args, limit])]
+        return [event_from_json(row["body"]) for row in self.db.query(sql, [*args, limit])]

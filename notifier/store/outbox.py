@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import sqlite_utils
+
 from notifier.core.models import Event, OutboxState, Route
 from notifier.core.queueing import decide_queueing
 from notifier.core.timestamps import format_ts, parse_ts
@@ -40,10 +42,12 @@ class Delivery:
 
 
 class Outbox:
-    """The `outbox` and `channel_groups` tables, on the store's connection."""
+    """The `outbox` and `channel_groups` tables, on the store's connection: writes through
+    `sqlite3` in the store's transactions, reads through sqlite-utils (rows by column name)."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self.db = db
+        self.conn: sqlite3.Connection = db.conn
 
     def queue(
         self, conn: sqlite3.Connection, events: Sequence[tuple[Event, Sequence[Route]]], now: str
@@ -116,25 +120,26 @@ class Outbox:
         "o.accepted"
     )
 
-    @staticmethod
-    def _delivery(row: Sequence[Any]) -> Delivery:
-        accepted = frozenset(row[12].split(",")) if row[12] else frozenset()
-        channel, rule, state, attempts, created, due, error, status, delivered, group = row[2:12]
-        return Delivery(
-            row[0],
-            event_from_json(row[1]),
-            channel,
-            rule,
-            OutboxState(state),
-            attempts,
-            created,
-            due,
-            error,
-            status,
-            delivered,
-            group,
-            accepted,
-        )
+    def _deliveries(self, sql: str, params: Sequence[Any]) -> list[Delivery]:
+        """Rows of a query over `_DELIVERY_COLUMNS`, read by column name."""
+        return [
+            Delivery(
+                id=row["id"],
+                event=event_from_json(row["body"]),
+                channel=row["channel"],
+                rule=row["rule"],
+                state=OutboxState(row["state"]),
+                attempts=row["attempts"],
+                created_at=row["created_at"],
+                next_attempt_at=row["next_attempt_at"],
+                last_error=row["last_error"],
+                last_status=row["last_status"],
+                delivered_at=row["delivered_at"],
+                group_key=row["group_key"],
+                accepted=frozenset(row["accepted"].split(",")) if row["accepted"] else frozenset(),
+            )
+            for row in self.db.query(sql, params)
+        ]
 
     def due_deliveries(self, channel: str, now: str, limit: int) -> list[Delivery]:
         """Pending rows due now, oldest first, at most one per job.
@@ -149,7 +154,7 @@ class Outbox:
             "AND p.job_key = o.job_key AND p.state = 'pending' AND p.id < o.id) "
             "ORDER BY o.id LIMIT ?"
         )
-        return [self._delivery(row) for row in self.conn.execute(sql, (channel, now, limit))]
+        return self._deliveries(sql, (channel, now, limit))
 
     def group_members(self, channel: str, group_key: str, limit: int = 1000) -> list[Delivery]:
         """Every pending row of a group, due or not: a group flushes as one message."""
@@ -157,7 +162,7 @@ class Outbox:
             f"SELECT {self._DELIVERY_COLUMNS} FROM outbox o JOIN events e ON e.id = o.event_id "
             "WHERE o.channel = ? AND o.group_key = ? AND o.state = 'pending' ORDER BY o.id LIMIT ?"
         )
-        return [self._delivery(r) for r in self.conn.execute(sql, (channel, group_key, limit))]
+        return self._deliveries(sql, (channel, group_key, limit))
 
     def group_sent(self, channel: str, group_key: str, now: str) -> None:
         """Remember when a group's message went out, for its `group_interval`."""
@@ -228,7 +233,7 @@ class Outbox:
             f"SELECT {self._DELIVERY_COLUMNS} FROM outbox o JOIN events e ON e.id = o.event_id "
             f"WHERE {' AND '.join(where)} ORDER BY o.id DESC LIMIT ?"
         )
-        return [self._delivery(row) for row in self.conn.execute(sql, [*args, limit])]
+        return self._deliveries(sql, [*args, limit])
 
     def requeue(
         self, *, now: str, delivery_id: int | None = None, channel: str | None = None

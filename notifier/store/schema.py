@@ -122,6 +122,13 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         ALTER TABLE outbox ADD COLUMN accepted TEXT;
         """,
     ),
+    (
+        "jobs by creation time",
+        # A cycle reads the rows just below its watermark before it fetches (Store.scope_view).
+        """
+        CREATE INDEX jobs_created ON jobs (source, created_at);
+        """,
+    ),
 )
 
 

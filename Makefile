@@ -25,7 +25,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check notifier tests $(wildcard bench)
 
 typecheck: $(STAMP)
-	$(BIN)/mypy notifier
+	$(BIN)/mypy notifier tests $(wildcard bench)
 
 pytest: $(STAMP)
 	$(BIN)/pytest -q

@@ -7,8 +7,10 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from types import ModuleType
 
 import structlog
 
@@ -62,7 +64,7 @@ def main() -> int:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     started = time.perf_counter()
     sections = []
-    steps = [
+    steps: list[tuple[str, ModuleType, Callable[[], str]]] = [
         ("Poll cost per steady-state cycle", poll_cost, lambda: poll_cost.report(poll_cost.run())),
         ("Ingest", ingest, lambda: ingest.report(ingest.run())),
         ("Memory", memory, lambda: memory.report(memory.run())),

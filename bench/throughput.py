@@ -14,8 +14,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from notifier.channels.webhook import WebhookChannel
-from notifier.core.models import Event, Route
+from notifier.core.models import Route
 from notifier.core.retry import RetryPolicy
+from notifier.core.samples import sample_event
 from notifier.core.timestamps import format_ts
 from notifier.delivery import OutboxWorker
 from notifier.store.db import Store
@@ -45,21 +46,11 @@ def queue(store: Store, count: int) -> None:
     now = format_ts(datetime.now(UTC))
     events = [
         (
-            Event(
+            sample_event(
                 id=f"evt_{n:024d}",
-                type="job.status_changed",
-                source="extract_v2",
                 job_id=f"ext-{n}",
-                project_id="prj",
-                from_status="RUNNING",
                 to_status="COMPLETED",
-                phase="succeeded",
-                llamacloud_event="extract.success",
-                error_message=None,
-                job_created_at=now,
-                job_updated_at=now,
                 detected_at=now,
-                job={"id": f"ext-{n}", "status": "COMPLETED"},
             ),
             [Route("all", "hook")],
         )

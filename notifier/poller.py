@@ -97,13 +97,7 @@ class Poller:
         started = self.clock()
         requests_before = self.client.requests_sent
         v2 = target.source in V2_SOURCES
-        view = self.store.scope_view(
-            target.name,
-            target.source,
-            target.scope,
-            overlap=self.options.overlap if v2 else None,
-            recent_limit=2 * self.options.page_size,
-        )
+        view = self.store.scope_view(target.name, target.source, target.scope)
         state = view.state
         cycle = _Cycle(
             self,
@@ -157,6 +151,7 @@ class Poller:
             order = NewestFirst()
             async for page in self._list(target, status=status, low=format_ts(since)):
                 stop = cheap and order.holds(page) and cycle.known_and_old(page, watermark)
+                cycle.note_discovered(page)
                 cycle.add(page)
                 if stop:
                     # Newest first: past the watermark, a page of nothing but known jobs means
@@ -248,8 +243,11 @@ class _Cycle:
         self.store = poller.store
         self.target = target
         self.active = view.active
-        # Snapshot rows the cycle has read or written: what it diffs against without a query.
-        self.known: dict[str, SnapshotRow] = {**view.recent, **view.active}
+        # Snapshot rows the cycle has read: what it diffs against without another query.
+        self.known: dict[str, SnapshotRow] = dict(view.active)
+        self.frontier = view.frontier  # in the snapshot, by the last discovery
+        self.discovered: list[str] = []  # the newest jobs this discovery listed, in order
+        self.frontier_size = 2 * poller.options.page_size
         self.notify_new = notify_new
         self.ceiling = ceiling
         self.pending: dict[str, Job] = {}
@@ -281,16 +279,27 @@ class _Cycle:
     def known_and_old(self, page: list[Job], watermark: str | None) -> bool:
         """Every job of the page is in the snapshot and the page reaches below the watermark.
 
-        The view answers for the jobs just below the watermark; a page reaching further
-        down is looked up (rows kept for the diff), so the answer never depends on its size.
+        The last discovery's frontier answers for the jobs just below the watermark; a page
+        reaching further down is looked up (rows kept for the diff).
         """
         if not page or watermark is None:
             return False
         oldest = min((job.created_at or "" for job in page), default="")
         if oldest >= watermark:
             return False
-        self._look_up(job.job_id for job in page)
+        unsure = [j for j in page if j.job_id not in self.frontier and j.job_id not in self.known]
+        if not unsure:
+            return True
+        if any((job.created_at or "") > watermark for job in unsure):
+            return False  # newer than anything seen: certainly not in the snapshot
+        self._look_up(job.job_id for job in unsure)
         return all(job.job_id in self.known for job in page)
+
+    def note_discovered(self, page: Iterable[Job]) -> None:
+        """Remember the newest jobs discovery listed: the next cycle's frontier."""
+        room = self.frontier_size - len(self.discovered)
+        if room > 0:
+            self.discovered.extend(job.job_id for job in list(page)[:room])
 
     def active_summary(self) -> list[tuple[str, int, str | None, str | None]]:
         """(status, count, oldest created_at, newest created_at) of the scope's active jobs."""
@@ -358,6 +367,7 @@ class _Cycle:
                 events=routed,
                 watermark=self._watermark(),
                 baseline_done=True,
+                frontier=self.discovered or None,
             )
         else:
             queued = self.store.commit_jobs(

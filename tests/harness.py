@@ -239,5 +239,9 @@ async def drive(sim: Sim, receiver: Receiver, job_id: str, statuses: list[str]) 
         before = len(receiver.transitions(job_id))
         extra = {"error_message": "parser crashed"} if status == "FAILED" else {}
         await sim.set_status(job_id, status, **extra)
-        await receiver.wait_for(lambda n=before: len(receiver.transitions(job_id)) > n)
+
+        def moved(n: int = before) -> bool:
+            return len(receiver.transitions(job_id)) > n
+
+        await receiver.wait_for(moved)
         assert receiver.transitions(job_id)[-1][2] == status

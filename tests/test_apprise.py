@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import Message
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import pytest
 from aiohttp import web
@@ -27,6 +27,7 @@ from notifier.core.messages import Kind, Overrides, TemplateFailure, render_mess
 from notifier.core.models import Event, Route
 from notifier.core.queueing import muted_by
 from notifier.core.retry import Backoff, RetryPolicy
+from notifier.core.samples import EventFields, sample_event
 from notifier.delivery import OutboxWorker
 from notifier.store.db import Store
 from tests.harness import serve
@@ -34,26 +35,18 @@ from tests.harness import serve
 SLACK_URL = "slack://T000AAAA/B000BBBB/XXXXXXXXXXXXXXXXXXXXXXXX"
 
 
-def failed_event(n: int = 1, **kw: Any) -> Event:
-    fields: dict[str, Any] = {
-        "id": f"evt_{n:024d}",
-        "type": "job.status_changed",
-        "source": "extract_v2",
-        "job_id": f"ext-{n}",
-        "project_id": "prj-1",
-        "from_status": "RUNNING",
-        "to_status": "FAILED",
-        "phase": "failed",
-        "llamacloud_event": "extract.error",
-        "error_message": "parser crashed",
-        "job_created_at": "2026-11-23T09:58:00.000000Z",
-        "job_updated_at": "2026-11-23T10:00:01.000000Z",
-        "detected_at": "2026-11-23T10:00:05.123000Z",
-        "job": {"id": f"ext-{n}"},
-        "name": "invoice.pdf",
-    }
-    fields.update(kw)
-    return Event(**fields)
+def failed_event(n: int = 1, **kw: Unpack[EventFields]) -> Event:
+    """Job ext-<n> failing with the error and times the messages below quote."""
+    fields = EventFields(
+        id=f"evt_{n:024d}",
+        job_id=f"ext-{n}",
+        project_id="prj-1",
+        error_message="parser crashed",
+        job_created_at="2026-11-23T09:58:00.000000Z",
+        job_updated_at="2026-11-23T10:00:01.000000Z",
+        detected_at="2026-11-23T10:00:05.123000Z",
+    )
+    return sample_event(**(fields | kw))
 
 
 class SlackStandIn:

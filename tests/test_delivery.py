@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,6 +14,8 @@ from aiohttp import web
 from notifier.channels.webhook import WebhookChannel
 from notifier.core.models import Event, Route
 from notifier.core.retry import Backoff, RetryPolicy
+from notifier.core.samples import sample_event
+from notifier.core.timestamps import format_ts
 from notifier.delivery import OutboxWorker
 from notifier.store.db import Store
 from tests.harness import serve as serve_app
@@ -30,22 +32,12 @@ def now() -> datetime:
 
 
 def event(ident: str, job_id: str = "ext-1", to_status: str = "RUNNING") -> Event:
-    stamp = now().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return Event(
+    return sample_event(
         id=ident,
-        type="job.status_changed",
-        source="extract_v2",
         job_id=job_id,
-        project_id="prj",
-        from_status=None,
+        from_status="PENDING",
         to_status=to_status,
-        phase="running",
-        llamacloud_event="extract.running",
-        error_message=None,
-        job_created_at=None,
-        job_updated_at=None,
-        detected_at=stamp,
-        job={"id": job_id},
+        detected_at=format_ts(now()),
     )
 
 
@@ -65,8 +57,12 @@ class Endpoint:
         return web.Response(status=self.statuses.pop(0) if self.statuses else 204)
 
 
+# The `serve` fixture: starts an endpoint on a loopback port and returns it, its url set.
+Serve = Callable[[Endpoint], Awaitable[Endpoint]]
+
+
 @pytest.fixture
-async def serve() -> AsyncIterator[object]:
+async def serve() -> AsyncIterator[Serve]:
     runners: list[web.AppRunner] = []
 
     async def start(endpoint: Endpoint) -> Endpoint:
@@ -104,11 +100,13 @@ def worker(
     )
 
 
-async def run_until(w: OutboxWorker, condition: object, timeout: float = 10.0) -> None:
+async def run_until(
+    w: OutboxWorker, condition: Callable[[], object], timeout: float = 10.0
+) -> None:
     w.start()
     try:
         async with asyncio.timeout(timeout):
-            while not condition():  # type: ignore[operator]
+            while not condition():
                 await asyncio.sleep(0.01)
     finally:
         await w.stop(grace=1)
@@ -117,11 +115,11 @@ async def run_until(w: OutboxWorker, condition: object, timeout: float = 10.0) -
 
 
 async def test_three_failures_then_success_delivers_exactly_once(
-    serve: object, tmp_path: Path
+    serve: Serve, tmp_path: Path
 ) -> None:
     """500, 500, 500, then 204: four attempts, delivered once, recorded as delivered."""
     store = Store(tmp_path / "n.db")
-    ep = await serve(Endpoint([500, 500, 500]))  # type: ignore[operator]
+    ep = await serve(Endpoint([500, 500, 500]))
     queue(store, (event("evt_a"), "hook"))
     w = worker(store, {"hook": ep})
     await run_until(w, lambda: store.outbox.list_deliveries(state="delivered"))
@@ -131,11 +129,11 @@ async def test_three_failures_then_success_delivers_exactly_once(
 
 
 async def test_endless_failure_ends_in_dead_letter_with_reason(
-    serve: object, tmp_path: Path
+    serve: Serve, tmp_path: Path
 ) -> None:
     """A target that keeps answering 500 is given up after max_attempts, reason recorded."""
     store = Store(tmp_path / "n.db")
-    ep = await serve(Endpoint([500] * 100))  # type: ignore[operator]
+    ep = await serve(Endpoint([500] * 100))
     queue(store, (event("evt_a"), "hook"))
     w = worker(store, {"hook": ep})
     await run_until(w, lambda: store.outbox.list_deliveries(state="dead"))
@@ -145,10 +143,10 @@ async def test_endless_failure_ends_in_dead_letter_with_reason(
     assert len(ep.ids) == FAST.max_attempts
 
 
-async def test_permanent_4xx_is_dead_at_once(serve: object, tmp_path: Path) -> None:
+async def test_permanent_4xx_is_dead_at_once(serve: Serve, tmp_path: Path) -> None:
     """A 404 is not retried."""
     store = Store(tmp_path / "n.db")
-    ep = await serve(Endpoint([404]))  # type: ignore[operator]
+    ep = await serve(Endpoint([404]))
     queue(store, (event("evt_a"), "hook"))
     w = worker(store, {"hook": ep})
     await run_until(w, lambda: store.outbox.list_deliveries(state="dead"))
@@ -157,11 +155,11 @@ async def test_permanent_4xx_is_dead_at_once(serve: object, tmp_path: Path) -> N
     ]
 
 
-async def test_slow_target_delays_no_other_channel(serve: object, tmp_path: Path) -> None:
+async def test_slow_target_delays_no_other_channel(serve: Serve, tmp_path: Path) -> None:
     """While one target takes 3 s per request, another channel's rows are all delivered."""
     store = Store(tmp_path / "n.db")
-    slow = await serve(Endpoint(delay=3.0))  # type: ignore[operator]
-    fast = await serve(Endpoint())  # type: ignore[operator]
+    slow = await serve(Endpoint(delay=3.0))
+    fast = await serve(Endpoint())
     queue(store, *[(event(f"evt_s{i}", f"ext-s{i}"), "slow") for i in range(3)])
     queue(store, *[(event(f"evt_f{i}", f"ext-f{i}"), "fast") for i in range(20)])
     w = worker(store, {"slow": slow, "fast": fast})
@@ -174,10 +172,10 @@ async def test_slow_target_delays_no_other_channel(serve: object, tmp_path: Path
     )  # cancelled, still queued
 
 
-async def test_a_jobs_transitions_arrive_in_detection_order(serve: object, tmp_path: Path) -> None:
+async def test_a_jobs_transitions_arrive_in_detection_order(serve: Serve, tmp_path: Path) -> None:
     """The second transition of a job waits for the first, even when the first is retried."""
     store = Store(tmp_path / "n.db")
-    ep = await serve(Endpoint([500, 500]))  # type: ignore[operator]
+    ep = await serve(Endpoint([500, 500]))
     queue(
         store,
         (event("evt_1", "ext-1", "RUNNING"), "hook"),
@@ -189,11 +187,11 @@ async def test_a_jobs_transitions_arrive_in_detection_order(serve: object, tmp_p
 
 
 async def test_drain_sends_what_is_due_and_leaves_failures_queued(
-    serve: object, tmp_path: Path
+    serve: Serve, tmp_path: Path
 ) -> None:
     """`notifier once` delivers due rows and leaves a failing one pending for later."""
     store = Store(tmp_path / "n.db")
-    good, bad = await serve(Endpoint()), await serve(Endpoint([503]))  # type: ignore[operator]
+    good, bad = await serve(Endpoint()), await serve(Endpoint([503]))
     queue(store, (event("evt_g"), "good"), (event("evt_b"), "bad"))
     w = worker(store, {"good": good, "bad": bad})
     assert await w.drain() == 2
@@ -203,10 +201,10 @@ async def test_drain_sends_what_is_due_and_leaves_failures_queued(
     assert [d.event.id for d in store.outbox.list_deliveries(state="failed")] == ["evt_b"]
 
 
-async def test_channel_rate_paces_sends(serve: object, tmp_path: Path) -> None:
+async def test_channel_rate_paces_sends(serve: Serve, tmp_path: Path) -> None:
     """At 5 sends per second, 6 deliveries take about a second, never faster."""
     store = Store(tmp_path / "n.db")
-    ep = await serve(Endpoint())  # type: ignore[operator]
+    ep = await serve(Endpoint())
     queue(store, *[(event(f"evt_{i}", f"ext-{i}"), "hook") for i in range(6)])
     channels = {"hook": WebhookChannel("hook", ep.url, timeout=5)}
     w = OutboxWorker(store, channels, {"hook": FAST}, clock=now, rates={"hook": 5.0})

@@ -21,9 +21,9 @@ import aiohttp
 import pytest
 import yaml
 
-from notifier.cli.main import EXIT_CONFIG
 from notifier.config.load import load_settings
 from notifier.config.models import HttpConfig, StoreConfig
+from notifier.errors import EXIT_CONFIG
 from notifier.status.http import create_app
 from notifier.store.db import Store
 from tests.harness import API_KEY, REPO, Sim

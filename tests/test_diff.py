@@ -1,25 +1,25 @@
 """core.diff: transitions, first sightings, baselines, deterministic ids and stuck stays."""
 
 from datetime import timedelta
+from typing import Unpack
 
 from notifier.core.diff import STATUS_CHANGED, STUCK, diff_job, event_id
 from notifier.core.models import Job, SnapshotRow
+from notifier.core.samples import JobFields, sample_job
 
 NOW = "2026-11-23T10:00:05.123000Z"
 
 
-def job(status: str, **kw: object) -> Job:
-    fields: dict[str, object] = {
-        "source": "extract_v2",
-        "job_id": "ext-1",
-        "status": status,
-        "project_id": "prj-1",
-        "created_at": "2026-11-23T09:58:00.000000Z",
-        "updated_at": "2026-11-23T10:00:01.000000Z",
-        "raw": {"id": "ext-1", "status": status, "extra_field": 1},
-    }
-    fields.update(kw)
-    return Job(**fields)  # type: ignore[arg-type]
+def job(status: str, /, **kw: Unpack[JobFields]) -> Job:
+    fields = JobFields(
+        job_id="ext-1",
+        status=status,
+        project_id="prj-1",
+        created_at="2026-11-23T09:58:00.000000Z",
+        updated_at="2026-11-23T10:00:01.000000Z",
+        raw={"id": "ext-1", "status": status, "extra_field": 1},
+    )
+    return sample_job(**(fields | kw))
 
 
 def row(status: str, **kw: object) -> SnapshotRow:

@@ -45,7 +45,11 @@ async def test_transitions_arrive_signed_exactly_once(
         parse_fail = await sim.create("parse_v2")
         parse_cancel = await sim.create("parse_v2")
         for job in (ext_ok, ext_fail, ext_cancel, parse_ok, parse_fail, parse_cancel):
-            await receiver.wait_for(lambda j=job: len(receiver.transitions(j)) == 1)
+
+            def first_seen(j: str = job) -> bool:
+                return len(receiver.transitions(j)) == 1
+
+            await receiver.wait_for(first_seen)
 
         await drive(sim, receiver, ext_ok, ["RUNNING", "THROTTLED", "RUNNING", "COMPLETED"])
         await drive(sim, receiver, ext_fail, ["RUNNING", "FAILED"])
@@ -174,7 +178,11 @@ async def test_all_four_sources(sim: Sim, receiver: Receiver, tmp_path: Path) ->
         }
         ext = await sim.create("extract_v2")
         for job in [*v1.values(), *runs.values(), ext]:
-            await receiver.wait_for(lambda j=job: len(receiver.transitions(j)) == 1)
+
+            def first_seen(j: str = job) -> bool:
+                return len(receiver.transitions(j)) == 1
+
+            await receiver.wait_for(first_seen)
         for end, job in v1.items():
             await drive(sim, receiver, job, [end])
         for end, job in runs.items():

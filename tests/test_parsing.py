@@ -146,7 +146,8 @@ class TestBadItems:
 
     def test_malformed_envelopes(self) -> None:
         """A page that is not the documented envelope is refused as a whole."""
-        for body in (None, [], {"items": None}, {"data": []}, "html"):
+        bodies: tuple[object, ...] = (None, [], {"items": None}, {"data": []}, "html")
+        for body in bodies:
             with pytest.raises(MalformedResponse):
                 parse_page("extract_v2", body)
         with pytest.raises(MalformedResponse):

@@ -320,7 +320,7 @@ class TestBaseline:
         rig.create(SourceType.EXTRACT_V2, "RUNNING")
         rig.sim.faults.append(Fault(kind="status", status=500, count=3))
         rig.client.max_retries = 1
-        rig.client._sleep = lambda _s: __import__("asyncio").sleep(0)  # type: ignore[method-assign]
+        rig.client._sleep = lambda _s: __import__("asyncio").sleep(0)
         with pytest.raises(ApiError):
             await rig.poller().poll(EXTRACT)
         state = rig.store.source_state("extract_v2", "")
@@ -335,7 +335,7 @@ def fail_after_first_part(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> list[int
     right after the first part is committed. Returns the rows written by each part."""
     monkeypatch.setattr("notifier.poller.FLUSH_AT", 50)
     rig.client.max_retries = 1
-    rig.client._sleep = lambda _s: __import__("asyncio").sleep(0)  # type: ignore[method-assign]
+    rig.client._sleep = lambda _s: __import__("asyncio").sleep(0)
     parts: list[int] = []
     commit_jobs = rig.store.commit_jobs
 

@@ -5,19 +5,14 @@ import json
 from notifier.core.messages import Kind, render_message
 from notifier.core.models import Event
 from notifier.core.render import payload_bytes, webhook_payload
+from notifier.core.samples import sample_event
 
 
 def event() -> Event:
-    return Event(
+    return sample_event(
         id="evt_5c2f0e9b1d7a4c3e8f60a2b1",
-        type="job.status_changed",
-        source="extract_v2",
         job_id="ext-1",
         project_id="prj-1",
-        from_status="RUNNING",
-        to_status="FAILED",
-        phase="failed",
-        llamacloud_event="extract.error",
         error_message="boom",
         job_created_at="2026-11-23T09:58:00.000000Z",
         job_updated_at="2026-11-23T10:00:01.000000Z",

@@ -50,13 +50,15 @@ def test_a_delay_past_max_age_becomes_a_last_try_at_the_deadline() -> None:
     policy = RetryPolicy(max_attempts=100, max_age=timedelta(seconds=4))
     rng = random.Random(0)
     now = T0 + timedelta(seconds=3)
+    deadline = T0 + timedelta(seconds=4)
     for retry_after in (None, 60.0):
         when = policy.next_attempt(
             attempts=5, created_at=T0, now=now, retry_after=retry_after, rng=rng
         )
-        assert when == T0 + timedelta(seconds=4)
+        assert when == deadline
     assert (
-        policy.next_attempt(attempts=6, created_at=T0, now=when, retry_after=None, rng=rng) is None
+        policy.next_attempt(attempts=6, created_at=T0, now=deadline, retry_after=None, rng=rng)
+        is None
     )
 
 

@@ -1,32 +1,17 @@
 """core.rules: `when` matching and routing to channels."""
 
 import re
+from typing import Unpack
 
 from notifier.core.models import Event, Route
 from notifier.core.rules import Rule, When, as_set, route
+from notifier.core.samples import EventFields, sample_event
 
 
-def event(**kw: object) -> Event:
-    fields: dict[str, object] = {
-        "id": "evt_1",
-        "type": "job.status_changed",
-        "source": "extract_v2",
-        "job_id": "ext-1",
-        "project_id": "prj-1",
-        "from_status": "RUNNING",
-        "to_status": "FAILED",
-        "phase": "failed",
-        "llamacloud_event": "extract.error",
-        "error_message": "quota exceeded for tier",
-        "job_created_at": None,
-        "job_updated_at": None,
-        "detected_at": "2026-11-23T10:00:00.000000Z",
-        "job": {},
-        "name": "invoice-42.pdf",
-        "configuration_id": "cfg-1",
-    }
-    fields.update(kw)
-    return Event(**fields)  # type: ignore[arg-type]
+def event(**kw: Unpack[EventFields]) -> Event:
+    """A failed extract_v2 job whose name and error the rules below look at."""
+    fields = EventFields(name="invoice-42.pdf", error_message="quota exceeded for tier")
+    return sample_event(**(fields | kw))
 
 
 class TestWhen:

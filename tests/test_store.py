@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from notifier.core.models import Event, Route, SnapshotRow
+from notifier.core.samples import sample_event
 from notifier.store.db import Store
 from notifier.store.schema import MIGRATIONS
 from tests.harness import REPO
@@ -22,19 +23,11 @@ def snapshot(job_id: str, status: str) -> SnapshotRow:
 
 
 def event(ident: str, job_id: str = "ext-1", to_status: str = "RUNNING") -> Event:
-    return Event(
+    return sample_event(
         id=ident,
-        type="job.status_changed",
-        source="extract_v2",
         job_id=job_id,
-        project_id="prj-1",
         from_status="PENDING",
         to_status=to_status,
-        phase="running",
-        llamacloud_event="extract.running",
-        error_message=None,
-        job_created_at=NOW,
-        job_updated_at=NOW,
         detected_at=NOW,
         job={"id": job_id, "weird": ["kept"]},
     )
@@ -63,7 +56,6 @@ class TestSchema:
         assert store.schema_version() == 6
         assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         store.close()
-            6,
         again = Store(tmp_path / "sub" / "notifier.db")
         assert again.schema_version() == 6
         assert [r[0] for r in again.conn.execute("SELECT version FROM schema_migrations")] == [
@@ -72,6 +64,7 @@ class TestSchema:
             3,
             4,
             5,
+            6,
         ]
 
 
@@ -100,10 +93,11 @@ class TestCommitCycle:
 
     def test_failure_rolls_back_everything(self, store: Store) -> None:
         """An error inside the transaction leaves no snapshot row and no event behind."""
+        # A channel that is no str, on purpose: SQLite cannot bind it, so the commit fails
+        # inside its transaction.
+        unbindable = Route("r", object())  # type: ignore[arg-type]
         with pytest.raises(sqlite3.Error):
-            commit(
-                store, [snapshot("ext-9", "RUNNING")], [(event("evt_b"), [Route("r", object())])]
-            )  # type: ignore[arg-type]
+            commit(store, [snapshot("ext-9", "RUNNING")], [(event("evt_b"), [unbindable])])
         assert store.load_rows("extract_v2", ["ext-9"]) == {}
         assert store.list_events() == []
 

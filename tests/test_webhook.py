@@ -11,24 +11,15 @@ from standardwebhooks.webhooks import Webhook
 
 from notifier.channels.base import DeliveryError
 from notifier.channels.webhook import WebhookChannel
-from notifier.core.models import Event
+from notifier.core.samples import sample_event
 from notifier.secrets import safe_target
 from tests.harness import WEBHOOK_SECRET, serve
 
-EVENT = Event(
+EVENT = sample_event(
     id="evt_0123456789abcdef01234567",
-    type="job.status_changed",
     source="parse_v2",
     job_id="pjb-1",
-    project_id="prj-1",
-    from_status="RUNNING",
     to_status="COMPLETED",
-    phase="succeeded",
-    llamacloud_event="parse.success",
-    error_message=None,
-    job_created_at=None,
-    job_updated_at=None,
-    detected_at="2026-11-23T10:00:00.000000Z",
     job={"id": "pjb-1", "status": "COMPLETED", "name": "naïve <doc>.pdf"},
 )
 

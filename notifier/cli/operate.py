@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 from notifier.assemble import build_channels
 from notifier.config.models import Settings
+from notifier.core import samples
 from notifier.core.durations import parse_duration
 from notifier.core.models import Event
 from notifier.core.timestamps import format_ts
@@ -19,24 +20,13 @@ SAMPLE_RULE = "test-channel"
 
 
 def sample_event(now: datetime) -> Event:
-    """A FAILED extract job that looks real but names itself a test."""
+    """A FAILED extract job that looks real but names itself a test, detected at `now`."""
     stamp = format_ts(now)
-    return Event(
+    return samples.sample_event(
         id="evt_test" + now.strftime("%Y%m%d%H%M%S%f")[:16],
-        type="job.status_changed",
-        source="extract_v2",
-        job_id="ext-00000000-0000-0000-0000-000000000000",
-        project_id="prj-00000000-0000-0000-0000-000000000000",
-        from_status="RUNNING",
-        to_status="FAILED",
-        phase="failed",
-        llamacloud_event="extract.error",
-        error_message="This is a test message from `notifier test-channel`.",
         job_created_at=stamp,
         job_updated_at=stamp,
         detected_at=stamp,
-        job={"id": "ext-00000000-0000-0000-0000-000000000000", "status": "FAILED"},
-        name="notifier-test.pdf",
     )
 
 

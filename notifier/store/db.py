@@ -8,11 +8,11 @@ whole cycle or nothing.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,6 @@ import sqlite_utils
 
 from notifier.core.models import Event, Route, SnapshotRow
 from notifier.core.statuses import is_terminal
-from notifier.core.timestamps import format_ts, parse_ts
 from notifier.store.codec import event_from_json, event_to_json
 from notifier.store.connection import StoreError, open_connection, transaction
 from notifier.store.mutes import Mutes
@@ -45,20 +44,20 @@ class SourceState:
     last_poll_at: str | None = None
     last_success_at: str | None = None
     last_error: str | None = None
+    frontier: str | None = None  # JSON: ids of the newest jobs its last discovery listed
 
 
 @dataclass(frozen=True, slots=True)
 class ScopeView:
     """What a cycle knows of its scope before it fetches anything, read once at its start.
 
-    `active`: the non-terminal rows the scope refreshes. `recent`: the rows created since
-    the watermark minus the overlap, which discovery is about to list again (empty before
-    the first watermark).
+    `active`: the non-terminal rows the scope refreshes. `frontier`: the ids of the newest
+    jobs the last discovery listed, which this cycle's discovery meets where it stops.
     """
 
     state: SourceState
     active: dict[str, SnapshotRow]
-    recent: dict[str, SnapshotRow]
+    frontier: frozenset[str]
 
 
 _ROW_COLUMNS = (
@@ -129,22 +128,10 @@ class Store:
             for row in self.db.query("SELECT * FROM source_state ORDER BY name, scope")
         ]
 
-    def scope_view(
-        self,
-        name: str,
-        source: str,
-        scope: str,
-        *,
-        overlap: timedelta | None = None,
-        recent_limit: int = 200,
-    ) -> ScopeView:
-        """The scope's state and the rows its cycle will meet, in one read transaction.
-
-        With `overlap`, also the newest `recent_limit` rows created since the watermark minus
-        `overlap`: the jobs just below the watermark, which a cheap cycle's discovery meets
-        where it stops. So the cycle asks the store nothing more while it fetches.
-        """
-        self.conn.execute("BEGIN")  # one consistent snapshot for the three reads
+    def scope_view(self, name: str, source: str, scope: str) -> ScopeView:
+        """The scope's state and running rows, in one read transaction: all a cycle asks the
+        store before it fetches."""
+        self.conn.execute("BEGIN")  # one consistent snapshot for both reads
         try:
             state = self._read_state(name, scope)
             sql = f"SELECT {_ROW_COLUMNS} FROM jobs WHERE source = ? AND terminal = 0 AND {_OWNED}"
@@ -152,18 +139,13 @@ class Store:
                 row[1]: _snapshot_row(row)
                 for row in self.conn.execute(sql, [source, scope, scope, scope])
             }
-            recent: dict[str, SnapshotRow] = {}
-            mark = parse_ts(state.watermark)
-            if overlap is not None and mark is not None:
-                cursor = self.conn.execute(
-                    f"SELECT {_ROW_COLUMNS} FROM jobs WHERE source = ? AND created_at >= ? "
-                    "ORDER BY created_at DESC LIMIT ?",
-                    [source, format_ts(mark - overlap), recent_limit],
-                )
-                recent = {row[1]: _snapshot_row(row) for row in cursor}
         finally:
             self.conn.execute("COMMIT")
-        return ScopeView(state, active, recent)
+        try:
+            frontier = frozenset(json.loads(state.frontier)) if state.frontier else frozenset()
+        except (ValueError, TypeError):
+            frontier = frozenset()  # an unreadable hint only costs a query
+        return ScopeView(state, active, frontier)
 
     def active_job_ids(self, source: str, scope: str) -> list[str]:
         """Ids of the jobs last seen in a non-terminal status by this scope: what a cheap cycle
@@ -205,6 +187,7 @@ class Store:
         events: Sequence[tuple[Event, Sequence[Route]]],
         watermark: str | None,
         baseline_done: bool,
+        frontier: Sequence[str] | None = None,
     ) -> int:
         """Snapshot rows, events, outbox rows and the scope's state in one transaction.
 
@@ -216,14 +199,24 @@ class Store:
             queued = self._write_jobs(conn, now, scope, rows, events)
             conn.execute(
                 "INSERT INTO source_state (name, scope, baseline_done, watermark, cycles, "
-                "last_poll_at, last_success_at, last_error) VALUES (?, ?, ?, ?, 1, ?, ?, NULL) "
+                "last_poll_at, last_success_at, last_error, frontier) "
+                "VALUES (?, ?, ?, ?, 1, ?, ?, NULL, ?) "
                 "ON CONFLICT (name, scope) DO UPDATE SET "
+                "frontier = coalesce(excluded.frontier, frontier), "
                 "baseline_done = max(baseline_done, excluded.baseline_done), "
                 "watermark = coalesce(max(excluded.watermark, watermark), "
                 "excluded.watermark, watermark), "
                 "cycles = cycles + 1, last_poll_at = excluded.last_poll_at, "
                 "last_success_at = excluded.last_success_at, last_error = NULL",
-                (name, scope, int(baseline_done), watermark, now, now),
+                (
+                    name,
+                    scope,
+                    int(baseline_done),
+                    watermark,
+                    now,
+                    now,
+                    None if frontier is None else json.dumps(list(frontier)),
+                ),
             )
         return queued
 

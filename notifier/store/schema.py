@@ -123,10 +123,11 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         """,
     ),
     (
-        "jobs by creation time",
-        # A cycle reads the rows just below its watermark before it fetches (Store.scope_view).
+        "the newest jobs a scope's discovery saw",
+        # JSON list of job ids: where the next cycle's discovery will stop, known without a
+        # query while it fetches (Store.scope_view).
         """
-        CREATE INDEX jobs_created ON jobs (source, created_at);
+        ALTER TABLE source_state ADD COLUMN frontier TEXT;
         """,
     ),
 )

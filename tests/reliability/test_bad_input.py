@@ -15,6 +15,7 @@ import re
 import subprocess
 import sys
 import uuid
+from collections.abc import MutableMapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -82,7 +83,7 @@ good_items = st.builds(
 )
 
 
-async def _poll_once(tmp: Path, body: bytes) -> tuple[Any, list[dict[str, Any]], Store]:
+async def _poll_once(tmp: Path, body: bytes) -> tuple[Any, list[MutableMapping[str, Any]], Store]:
     async def handle(_: web.Request) -> web.Response:
         return web.Response(body=body, content_type="application/json")
 

@@ -46,7 +46,11 @@ async def test_twenty_kills(sim: Sim, receiver: Receiver, tmp_path: Path) -> Non
         await asyncio.sleep(1)
         for job in jobs:  # the last round's jobs move too, once seen
             if (job, "PENDING", "RUNNING") not in expected:
-                await receiver.wait_for(lambda j=job: j in {t[0] for t in receiver.transitions()})
+
+                def observed(j: str = job) -> bool:
+                    return j in {t[0] for t in receiver.transitions()}
+
+                await receiver.wait_for(observed)
                 await sim.set_status(job, "RUNNING")
                 expected.add((job, "PENDING", "RUNNING"))
         await receiver.wait_for(lambda: expected <= set(receiver.transitions()), timeout=60)

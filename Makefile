@@ -36,6 +36,11 @@ bench: $(STAMP)
 soak: $(STAMP)
 	$(BIN)/python -m bench.soak --minutes 10 --record
 
+# The scale benchmark (bench/scale.py): 150k jobs, both intervals, about an hour; not in `make bench`.
+.PHONY: bench-scale
+bench-scale: $(STAMP)
+	$(BIN)/python -m bench.scale --record
+
 constraints: $(STAMP)
 	$(BIN)/python deploy/constraints.py
 

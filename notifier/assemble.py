@@ -20,6 +20,7 @@ from notifier.core.retry import Backoff, RetryPolicy
 from notifier.core.rules import Rule, When, as_set
 from notifier.poller import PollOptions, PollTarget
 from notifier.secrets import url_secrets
+from notifier.sweep import SweepOptions
 
 
 def build_targets(settings: Settings) -> list[PollTarget]:
@@ -178,7 +179,13 @@ def poll_options(settings: Settings) -> PollOptions:
         initial_sync=polling.initial_sync,
         page_size=polling.page_size,
         job_ids_batch=polling.job_ids_batch,
-        reconcile_every=polling.reconcile_every,
+    )
+
+
+def sweep_options(settings: Settings) -> SweepOptions:
+    polling = settings.polling
+    return SweepOptions(
+        every=polling.sweep_period, lookback=polling.lookback, page_size=polling.page_size
     )
 
 

@@ -24,17 +24,21 @@ from notifier.assemble import (
     build_windows,
     channel_rates,
     poll_options,
+    sweep_options,
 )
 from notifier.config.models import Settings
 from notifier.core.queueing import muted_by
 from notifier.core.timestamps import format_ts
 from notifier.delivery import OutboxWorker
+from notifier.llamacloud.budget import RequestBudget
 from notifier.llamacloud.client import LlamaCloudClient
-from notifier.poller import CycleResult, Poller, PollTarget
+from notifier.poller import V2_SOURCES, CycleResult, Poller, PollTarget
 from notifier.status.http import create_app, start_server
 from notifier.status.metrics import Metrics
+from notifier.status.page import BaselineInfo, LiveView
 from notifier.store.db import Store
 from notifier.store.lock import StoreLock
+from notifier.sweep import Sweeper
 
 log = structlog.get_logger(__name__)
 
@@ -78,6 +82,12 @@ class Daemon:
             max_retries=api.max_retries,
             organization_id=api.organization_id,
             on_response=self.metrics.api_response,
+            budget=RequestBudget(
+                api.max_requests_per_second, sweep_share=settings.polling.sweep_share
+            ),
+        )
+        self.metrics.watch_scopes(
+            self.client.budget, [t.key for t in self.targets], self.store.sweeps.positions
         )
         self.channels = build_channels(settings)
         self.worker = OutboxWorker(
@@ -97,6 +107,30 @@ class Daemon:
             poll_options(settings),
             clock=self.clock,
             on_queued=self.worker.wake,
+        )
+        self.sweepers = [
+            Sweeper(self.client, self.store, target, sweep_options(settings), clock=self.clock)
+            for target in self.targets
+            if target.source in V2_SOURCES
+        ]
+        self.last_cycle_requests: dict[str, int] = {}
+
+    def live(self) -> LiveView:
+        """What the status page and `/readyz` need that only the running daemon knows."""
+        now = self.clock()
+        return LiveView(
+            baselines={
+                key: BaselineInfo(p.pages, p.jobs, p.fraction(), p.seconds_left(now))
+                for key, p in self.poller.baselines.items()
+            },
+            cycle_requests=dict(self.last_cycle_requests),
+            shares={
+                t.key: {
+                    spend.name.lower(): share
+                    for spend, share in self.client.budget.share(t.key).items()
+                }
+                for t in self.targets
+            },
         )
 
     def muted(self, rule: str, channel: str, now: datetime) -> str | None:
@@ -121,7 +155,10 @@ class Daemon:
         finally:
             if task is not None:
                 self._cycles.discard(task)
-        self.metrics.cycle(target.name, True, time.perf_counter() - started, result.events)
+        self.metrics.cycle(
+            target.name, True, time.perf_counter() - started, result.events, result.requests
+        )
+        self.last_cycle_requests[target.key] = result.requests
         log.debug(
             "polled",
             source=result.target,
@@ -134,7 +171,7 @@ class Daemon:
     async def prune(self) -> int:
         """Delete what `store.retention` has outlived, a small batch at a time.
 
-        The cut-off never comes closer than twice the lookback, so a reconcile pass cannot
+        The cut-off never comes closer than twice the lookback, so a sweep cannot
         meet a pruned finished job and announce it as new.
         """
         keep = max(self.settings.store.retention, 2 * self.settings.polling.lookback)
@@ -191,17 +228,27 @@ class Daemon:
                 clock=self.clock,
                 metrics=self.metrics,
                 token=http.token.get_secret_value() if http.token else None,
+                live=self.live,
             )
             runner = await start_server(app, http.host, http.port)
             log.info("http_listening", listen=http.listen)
         self.worker.start()
         scheduler.start()
+        sweeps_stop = asyncio.Event()
+        sweeps = [
+            asyncio.create_task(s.run(sweeps_stop), name=f"sweep:{s.target.key}")
+            for s in self.sweepers
+        ]
         log.info("started", sources=[t.key for t in self.targets], channels=list(self.channels))
         try:
             await stop.wait()
         finally:
             log.info("stopping")
             scheduler.pause()
+            sweeps_stop.set()
+            for sweep in sweeps:  # a slice cut short is listed again after the next start
+                sweep.cancel()
+            await asyncio.gather(*sweeps, return_exceptions=True)
             grace = self.settings.delivery.shutdown_grace.total_seconds()
             if self._cycles:
                 # APScheduler's shutdown() would cancel a running cycle; let it commit first.

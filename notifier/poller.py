@@ -1,9 +1,11 @@
-"""One poll cycle of one source scope: read its view, fetch what may have changed, diff it,
-commit it once.
+"""One cheap cycle of one scope: read its view, fetch what may have changed, diff, commit once.
 
-The store is read once at the start (`Store.scope_view`: the scope's state, its running
-jobs, the jobs just below its watermark) and written once at the end; while the cycle
-fetches, it asks the store nothing unless a page holds jobs the view does not know.
+A v2 cycle lists the jobs created since its watermark (discovery), the non-terminal
+statuses over the lookback window (which re-read the running jobs and find re-runs and late
+arrivals), and by id what else it knows to be running or its sweep found changed. The whole
+window is re-listed beside the cycles, never inside them, by `sweep.Sweeper`. The store is
+read once at the start (`Store.scope_view`) and written once at the end; while the cycle
+fetches, it asks the store nothing unless a page holds jobs it cannot place.
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ from datetime import datetime, timedelta
 import structlog
 
 from notifier.core.diff import diff_job
-from notifier.core.listings import NewestFirst, RefreshPlan, choose_refresh
+from notifier.core.listings import BaselineProgress, NewestFirst, plan_refresh
 from notifier.core.models import Event, Job, Route, SnapshotRow
 from notifier.core.rules import Rule, route
-from notifier.core.statuses import STATUSES, SourceType
+from notifier.core.statuses import STATUSES, SourceType, is_terminal
 from notifier.core.timestamps import format_ts, parse_ts
+from notifier.llamacloud.budget import Spend, spending
 from notifier.llamacloud.client import LlamaCloudClient
 from notifier.llamacloud.sources import JobIdsEncoding, iter_v2_by_ids, list_v1, list_v2
 from notifier.store.db import ScopeView, Store
@@ -56,7 +59,11 @@ class PollOptions:
     initial_sync: str = "baseline"
     page_size: int = 100
     job_ids_batch: int = 100
-    reconcile_every: int = 20
+
+
+# A probe listing goes only when the budget holds this many tokens with nobody waiting: at
+# a tight budget the refresh of running jobs comes first and the probe waits a cycle.
+PROBE_RESERVE = 2.0
 
 
 @dataclass(slots=True)
@@ -91,6 +98,8 @@ class Poller:
         self.clock = clock
         self.on_queued = on_queued
         self.job_ids_encoding = JobIdsEncoding()
+        self.baselines: dict[str, BaselineProgress] = {}  # by target key, while they run
+        self._probe_turns: dict[str, int] = {}
 
     async def poll(self, target: PollTarget) -> CycleResult:
         """One cycle. Raises the client's errors after recording them for the status page."""
@@ -106,18 +115,24 @@ class Poller:
             notify_new=state.baseline_done or self.options.initial_sync == "notify",
             ceiling=format_ts(started),
         )
+        baseline = not state.baseline_done
+        if baseline:
+            cycle.progress = self.baselines.setdefault(
+                target.key, BaselineProgress(started, self.options.lookback)
+            )
         try:
-            if v2:
-                reconcile = state.cycles > 0 and state.cycles % self.options.reconcile_every == 0
-                await self._fetch_v2(cycle, state.watermark, started, reconcile=reconcile)
-            else:
-                cycle.add(await self._fetch_v1(target))
+            with spending(Spend.BASELINE if baseline else Spend.CYCLE, target.key):
+                if v2:
+                    await self._fetch_v2(cycle, state.watermark, started)
+                else:
+                    cycle.add(await self._fetch_v1(target))
+            result = cycle.finish()
         except Exception as exc:
             self.store.record_poll_failure(
                 name=target.name, scope=target.scope, now=format_ts(self.clock()), error=str(exc)
             )
             raise
-        result = cycle.finish()
+        self.baselines.pop(target.key, None)
         result.requests = self.client.requests_sent - requests_before
         if not cycle.notify_new:
             cycle.log.info("baseline_recorded", jobs=result.observed)
@@ -125,22 +140,16 @@ class Poller:
             self.on_queued()
         return result
 
-    async def _fetch_v2(
-        self, cycle: _Cycle, watermark: str | None, now: datetime, *, reconcile: bool
-    ) -> None:
-        """Discovery since the watermark (minus overlap), then a refresh of the active jobs.
+    async def _fetch_v2(self, cycle: _Cycle, watermark: str | None, now: datetime) -> None:
+        """Discovery since the watermark (minus overlap), then the refresh.
 
-        A reconcile pass (and the first cycle) lists the whole lookback window instead: it
-        finds what the cheap path cannot, such as a finished job that was re-run or a job whose
-        `created_at` lies before the watermark.
+        The first cycle (no watermark yet) lists the whole lookback window: that listing is
+        the baseline, and it re-reads everything the refresh would.
         """
         known = parse_ts(watermark)
-        if known is None or reconcile:
-            since = now - self.options.lookback
-        else:
-            since = known - self.options.overlap
-        await self._discover(cycle, since, watermark, cheap=known is not None and not reconcile)
-        await self._refresh(cycle)
+        since = now - self.options.lookback if known is None else known - self.options.overlap
+        await self._discover(cycle, since, watermark, cheap=known is not None)
+        await self._refresh(cycle, now, listings=known is not None)
 
     async def _discover(
         self, cycle: _Cycle, since: datetime, watermark: str | None, *, cheap: bool
@@ -156,31 +165,35 @@ class Poller:
                 if stop:
                     # Newest first: past the watermark, a page of nothing but known jobs means
                     # the rest of the overlap is known too. Late arrivals older than this are
-                    # what the reconcile pass is for.
+                    # found by the status listings (if running) or the sweep (if finished).
                     break
 
-    async def _refresh(self, cycle: _Cycle) -> None:
-        """Re-read the known running jobs that discovery did not return."""
+    async def _refresh(self, cycle: _Cycle, now: datetime, *, listings: bool) -> None:
+        """Status listings over the lookback window, then by id what is still unseen."""
         target = cycle.target
+        if listings:
+            statuses = STATUSES[SourceType(target.source)]
+            known: dict[str, int] = {}
+            for row in cycle.active.values():
+                known[row.status] = known.get(row.status, 0) + 1
+            turn = self._probe_turns.get(target.key, 0)
+            plan = plan_refresh(
+                known,
+                [s for s in statuses if not is_terminal(s)],
+                batch=self.options.job_ids_batch,
+                turn=turn,
+            )
+            low = format_ts(now - self.options.lookback)
+            listed = list(plan.by_status)
+            if plan.probe is not None and self.client.budget.available() >= PROBE_RESERVE:
+                listed.append(plan.probe)
+                self._probe_turns[target.key] = turn + 1
+            for status in listed:
+                async for page in self._list(target, status=status, low=low):
+                    cycle.add(page, fresher=False)
         if not cycle.unseen_active:
             return
-        summary = cycle.active_summary()
-        listable = set(STATUSES[SourceType(target.source)])
-        plan = choose_refresh(
-            len(cycle.unseen_active),
-            {status: count for status, count, _, _ in summary if status in listable},
-            batch=self.options.job_ids_batch,
-            page_size=self.options.page_size,
-        )
-        if plan is RefreshPlan.BY_STATUS:
-            low = min((low for _, _, low, _ in summary if low), default=None)
-            high = max((high for _, _, _, high in summary if high), default=None)
-            for status, _, _, _ in summary:
-                if status not in listable:
-                    continue  # the API cannot filter by a status it does not know
-                async for page in self._list(target, status=status, low=low, high=high):
-                    cycle.add(page, fresher=False)
-        # What left the non-terminal statuses (or never had one the API knows) by id.
+        # What left the listed statuses, what is in none of them, and the sweep's findings.
         async for page in iter_v2_by_ids(
             self.client,
             target.source,
@@ -222,7 +235,7 @@ class Poller:
 
 
 FLUSH_AT = 1000
-"""Jobs a cycle holds before committing them: a reconcile pass over a large lookback window
+"""Jobs a cycle holds before committing them: a baseline over a large lookback window
 streams through memory in parts of this size instead of holding the whole window."""
 
 
@@ -254,15 +267,24 @@ class _Cycle:
         self.newest: str | None = None
         self.undated = False  # a job without created_at was seen
         self.result = CycleResult(target=target.key)
-        # Known running jobs: what a v2 refresh re-reads if discovery does not return them;
-        # shrinks as pages arrive.
-        self.unseen_active = set(view.active)
+        # Known running jobs and the sweep's findings: what a v2 refresh re-reads by id if no
+        # listing returns them; shrinks as pages arrive.
+        self.rechecks = view.rechecks
+        self.unseen_active = set(view.active) | set(view.rechecks)
+        self.progress: BaselineProgress | None = None
         self.log = log.bind(source=target.name, scope=target.scope or None)
         self._absent: set[str] = set()  # looked up, not in the snapshot
 
     def add(self, jobs: Iterable[Job], *, fresher: bool = True) -> None:
         """Take a page; `fresher=False` keeps a version already held (a refresh listing's
         view of a job discovery returned is not newer than discovery's)."""
+        jobs = list(jobs)
+        if self.progress is not None:
+            self.progress.pages += 1
+            self.progress.jobs += len(jobs)
+            dated = [job.created_at for job in jobs if job.created_at]
+            if dated and (self.progress.oldest is None or min(dated) < self.progress.oldest):
+                self.progress.oldest = min(dated)
         for job in jobs:
             if fresher:
                 self.pending[job.job_id] = job
@@ -368,6 +390,8 @@ class _Cycle:
                 watermark=self._watermark(),
                 baseline_done=True,
                 frontier=self.discovered or None,
+                rechecked=self.rechecks,
+                rechecked_source=self.target.source,
             )
         else:
             queued = self.store.commit_jobs(

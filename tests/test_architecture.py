@@ -24,11 +24,12 @@ ALLOWED: dict[str, set[str]] = {
     "store": LEAVES,
     "channels": LEAVES,
     "poller": LEAVES | {"llamacloud", "store"},
+    "sweep": LEAVES | {"llamacloud", "store", "poller"},
     "delivery": LEAVES | {"channels", "store"},
-    "status": LEAVES | {"store"},
-    "assemble": LEAVES | {"config", "channels", "poller"},
+    "status": LEAVES | {"store", "llamacloud"},
+    "assemble": LEAVES | {"config", "channels", "poller", "sweep"},
     "daemon": LEAVES
-    | {"assemble", "config", "poller", "delivery", "status", "llamacloud"}
+    | {"assemble", "config", "poller", "sweep", "delivery", "status", "llamacloud"}
     | {"store", "channels"},
     "demo": LEAVES | {"assemble", "config", "daemon", "channels", "simulator"},
     "cli": LEAVES

@@ -9,9 +9,11 @@ from urllib.parse import parse_qsl
 
 import pytest
 from aiohttp import web
+from llama_cloud import AsyncLlamaCloud, DefaultAsyncHttpxClient
 from structlog.testing import capture_logs
 
 from notifier.core.retry import Backoff
+from notifier.core.statuses import SourceType
 from notifier.llamacloud.client import ApiError, LlamaCloudClient
 from notifier.llamacloud.parsing import MalformedResponse
 from notifier.llamacloud.sources import (
@@ -23,6 +25,7 @@ from notifier.llamacloud.sources import (
     list_v2,
 )
 from notifier.ratelimit import RateLimiter
+from notifier.simulator import start_simulator
 from tests.harness import serve
 
 KEY = "llx-client-test-key-777"
@@ -85,12 +88,14 @@ async def by_ids(c: LlamaCloudClient, ids: list[str], encoding: JobIdsEncoding) 
     ]
 
 
-def ids_server(*, comma: bool) -> Answer:
-    """A listing that filters by `job_ids` one way only: split on commas, or repeated keys."""
+def ids_server(*, comma: bool, last: bool = False) -> Answer:
+    """A listing that filters by `job_ids` one way only: repeated keys, or one value split on
+    commas (of a repeated key it reads the first value, or the `last` as Starlette does)."""
 
     async def answer(request: web.Request) -> web.StreamResponse:
         if comma:
-            ids = request.query.get("job_ids", "").split(",")
+            values = request.query.getall("job_ids", [""])
+            ids = values[-1 if last else 0].split(",")
         else:
             ids = request.query.getall("job_ids", [])
         items = [{"id": i, "status": "RUNNING"} for i in ids if i in {"a", "b", "c"}]
@@ -270,47 +275,82 @@ class TestSources:
         )
         assert len(id_batches(long_ids, 100)) > 1
 
-    async def test_job_ids_comma_first_when_the_api_splits_them(self, api: Api) -> None:
-        """A server that reads one comma-separated value (as the SDK sends): learned at once."""
-        api.default = ids_server(comma=True)
+    async def test_job_ids_repeated_first_as_the_sdk_sends_them(self, api: Api) -> None:
+        """A server that reads an array of repeated keys (as the SDK sends): learned at once."""
+        api.default = ids_server(comma=False)
+        encoding = JobIdsEncoding()
+        async with client(api) as c:
+            for _ in range(2):
+                assert await by_ids(c, ["a", "b", "c"], encoding) == ["a", "b", "c"]
+        assert encoding.known("extract_v2") is True and encoding.known("parse_v2") is None
+        repeated = [("page_size", "3"), ("job_ids", "a"), ("job_ids", "b"), ("job_ids", "c")]
+        assert api.queries == [repeated] * 2
+
+    @pytest.mark.parametrize("last", [False, True])
+    async def test_job_ids_comma_when_the_api_splits_them(self, api: Api, last: bool) -> None:
+        """A server that splits one comma-separated value reads one of the repeated keys and
+        matches one id: that is not taken for the repeated form. The comma form finds them all
+        and is kept: one extra request, then comma-separated."""
+        api.default = ids_server(comma=True, last=last)
         encoding = JobIdsEncoding()
         async with client(api) as c:
             for _ in range(2):
                 assert await by_ids(c, ["a", "b", "c"], encoding) == ["a", "b", "c"]
         assert encoding.known("extract_v2") is False and encoding.known("parse_v2") is None
-        assert api.queries == [[("page_size", "3"), ("job_ids", "a,b,c")]] * 2
+        repeated = [("page_size", "3"), ("job_ids", "a"), ("job_ids", "b"), ("job_ids", "c")]
+        comma = [("page_size", "3"), ("job_ids", "a,b,c")]
+        assert api.queries == [repeated, comma, comma]
 
-    async def test_job_ids_repeated_when_the_comma_form_matches_nothing(self, api: Api) -> None:
-        """A server that reads an array of repeated keys: one wasted request, then repeated."""
-        api.default = ids_server(comma=False)
-        encoding = JobIdsEncoding()
-        async with client(api) as c:
-            for _ in range(2):
-                assert await by_ids(c, ["a", "b"], encoding) == ["a", "b"]
-        assert encoding.known("extract_v2") is True
-        repeated = [("page_size", "2"), ("job_ids", "a"), ("job_ids", "b")]
-        assert api.queries == [[("page_size", "2"), ("job_ids", "a,b")], repeated, repeated]
-
-    async def test_job_ids_repeated_when_the_comma_form_is_refused(self, api: Api) -> None:
-        """A strict server that answers 422 to an id it cannot read is asked the other way."""
+    async def test_job_ids_comma_when_the_repeated_form_is_refused(self, api: Api) -> None:
+        """A strict server that answers 422 to the repeated key is asked the other way."""
         api.script = [status(422, body={"detail": [{"msg": "bad id"}]})]
-        api.default = ids_server(comma=False)
+        api.default = ids_server(comma=True)
         encoding = JobIdsEncoding()
         async with client(api) as c:
             got = await by_ids(c, ["a", "b"], encoding)
-        assert got == ["a", "b"] and encoding.known("extract_v2") is True and len(api.queries) == 2
+        assert got == ["a", "b"] and encoding.known("extract_v2") is False
+        assert api.queries == [
+            [("page_size", "2"), ("job_ids", "a"), ("job_ids", "b")],
+            [("page_size", "2"), ("job_ids", "a,b")],
+        ]
+
+    @pytest.mark.parametrize("strict", [False, True])
+    async def test_job_ids_one_match_is_checked_once(self, api: Api, strict: bool) -> None:
+        """A batch with one job left matches one id repeated; the comma form, matching nothing
+        (or refused by a strict server), confirms the repeated form: no error, then kept."""
+        api.default = ids_server(comma=False)
+        if strict:
+            api.script = [ids_server(comma=False), status(422, body={"detail": "bad id"})]
+        encoding = JobIdsEncoding()
+        async with client(api) as c:
+            for _ in range(2):
+                assert await by_ids(c, ["a", "gone"], encoding) == ["a"]
+        assert encoding.known("extract_v2") is True
+        repeated = [("page_size", "2"), ("job_ids", "a"), ("job_ids", "gone")]
+        assert api.queries == [repeated, [("page_size", "2"), ("job_ids", "a,gone")], repeated]
 
     async def test_job_ids_probing_stops_when_the_jobs_are_gone(self, api: Api) -> None:
-        """Batches that match nothing either way teach nothing: after five, the SDK's form,
-        one request per batch, instead of two for ever. An id with a comma goes repeated."""
-        api.default = ids_server(comma=False)
+        """Batches that match nothing either way teach nothing: after five, the SDK's form
+        (repeated), one request per batch, instead of two for ever."""
+        api.default = ids_server(comma=True)
         encoding = JobIdsEncoding()
         async with client(api) as c:
             for _ in range(7):
                 assert await by_ids(c, ["gone-1", "gone-2"], encoding) == []
-            assert len(api.queries) == 5 * 2 + 2 and encoding.known("extract_v2") is False
-            await by_ids(c, ["a", "odd,id"], encoding)
-        assert api.queries[-1] == [("page_size", "2"), ("job_ids", "a"), ("job_ids", "odd,id")]
+        assert encoding.known("extract_v2") is True and len(api.queries) == 5 * 2 + 2
+        repeated = [("page_size", "2"), ("job_ids", "gone-1"), ("job_ids", "gone-2")]
+        comma = [("page_size", "2"), ("job_ids", "gone-1,gone-2")]
+        assert api.queries == [repeated, comma] * 5 + [repeated] * 2
+
+    async def test_job_ids_with_a_comma_go_repeated(self, api: Api) -> None:
+        """An id containing a comma can only travel repeated: no probe, and not comma-joined
+        even where the comma form was learned."""
+        api.default = ids_server(comma=False)
+        async with client(api) as c:
+            for encoding in (JobIdsEncoding(), JobIdsEncoding(repeated={"extract_v2": False})):
+                await by_ids(c, ["a", "odd,id"], encoding)
+        odd = [("page_size", "2"), ("job_ids", "a"), ("job_ids", "odd,id")]
+        assert api.queries == [odd, odd]
 
     async def test_v1_listing(self, api: Api) -> None:
         """v1 endpoints take the agent id and answer a JSON array."""
@@ -321,3 +361,30 @@ class TestSources:
             (job,) = await list_v1(c, "extraction_v1", extraction_agent_id="agent-1")
         # Pages 000 and 004 document no organization_id: only v2 listings carry it.
         assert job.name == "a.pdf" and api.queries[0] == [("extraction_agent_id", "agent-1")]
+
+
+async def test_job_ids_first_as_the_official_sdk_sends_them() -> None:
+    """The official SDK (llama-cloud) lists extract jobs by id from the simulator; the
+    notifier's first request for the same ids carries the same `job_ids` items, in order."""
+    runner, url, sim = await start_simulator(api_key=KEY)
+    try:
+        ids = [sim.jobs.create(SourceType.EXTRACT_V2, "RUNNING").id for _ in range(3)]
+        loopback_only = DefaultAsyncHttpxClient(trust_env=False)  # no proxy from the environment
+        async with AsyncLlamaCloud(
+            api_key=KEY, base_url=url, max_retries=0, http_client=loopback_only
+        ) as sdk:
+            listed = await sdk.extract.list(job_ids=ids)
+        assert sorted(job.id for job in listed.items) == sorted(ids)
+        async with LlamaCloudClient(url, KEY, max_requests_per_second=1000) as c:
+            assert sorted(await by_ids(c, ids, JobIdsEncoding())) == sorted(ids)
+        theirs, ours = sim.requests  # the simulator reads the repeated form: learned at once
+
+        def job_ids(request: dict[str, object]) -> list[tuple[str, str]]:
+            query = request["query"]
+            assert isinstance(query, list)
+            return [(key, value) for key, value in query if key == "job_ids"]
+
+        assert theirs["path"] == ours["path"] == "/api/v2/extract"
+        assert job_ids(ours) == job_ids(theirs) == [("job_ids", i) for i in ids]
+    finally:
+        await runner.cleanup()

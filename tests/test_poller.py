@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from notifier.core.listings import RefreshPlan, choose_refresh
+from notifier.core.listings import RefreshPlan, plan_refresh
 from notifier.core.rules import Rule, When
 from notifier.core.statuses import SourceType
 from notifier.llamacloud.client import ApiError, LlamaCloudClient
@@ -96,16 +96,20 @@ class TestCheapSteadyState:
             (new, None, "PENDING"),
             (running, "RUNNING", "FAILED"),
         ]
-        discovery, refresh = rig.requests()
+        discovery, probe, refresh = rig.requests()
         assert discovery["created_at_on_or_after"] == ["2026-11-23T11:54:00.000000Z"]  # 11:59 - 5m
+        # One non-terminal status over the lookback window: re-runs and late jobs land there.
+        assert probe["status"] == ["PENDING"]
+        assert probe["created_at_on_or_after"] == ["2026-11-22T12:00:30.000000Z"]
         assert refresh["job_ids"] == [running]
-        assert second.requests == 2
+        assert second.requests == 3
 
         rig.clock.now += timedelta(seconds=30)
         third = await poller.poll(EXTRACT)
-        (discovery,) = rig.requests()  # `new` is inside the overlap: no refresh needed
+        discovery, probe = rig.requests()  # `new` is inside the overlap: no ids needed
         assert discovery["created_at_on_or_after"] == ["2026-11-23T11:55:30.000000Z"]
-        assert third.events == [] and third.requests == 1
+        assert probe["status"] == ["THROTTLED"]  # the probes take turns
+        assert third.events == [] and third.requests == 2
 
     async def test_a_steady_cycle_reads_the_store_once_before_it_fetches(
         self, rig: Rig, monkeypatch: pytest.MonkeyPatch
@@ -137,12 +141,13 @@ class TestCheapSteadyState:
         assert calls == ["scope_view", "load_rows", "commit_cycle"]
 
     async def test_status_listings_when_they_cost_less(self, rig: Rig) -> None:
-        """With small id batches, the active set is re-read by status within its window."""
-        assert (
-            choose_refresh(1000, {"RUNNING": 1000}, batch=100, page_size=100) is RefreshPlan.BY_IDS
-        )
-        assert (
-            choose_refresh(300, {"RUNNING": 300}, batch=10, page_size=100) is RefreshPlan.BY_STATUS
+        """A status whose known jobs fill half an id batch is listed over the lookback window
+        (what their ids would cost); what left it is read by id."""
+        assert plan_refresh(
+            {"RUNNING": 1000, "PENDING": 3}, ["PENDING", "THROTTLED", "RUNNING"], batch=100, turn=0
+        ) == RefreshPlan(("RUNNING",), "PENDING")
+        assert plan_refresh({}, ["PENDING", "RUNNING"], batch=100, turn=3) == RefreshPlan(
+            (), "RUNNING"
         )
         ids = [rig.create(SourceType.EXTRACT_V2, "RUNNING", minutes_ago=10 + i) for i in range(30)]
         poller = rig.poller(job_ids_batch=5)
@@ -151,14 +156,11 @@ class TestCheapSteadyState:
         rig.clock.now += timedelta(hours=2)  # nothing new; the overlap no longer covers them
         rig.sim.jobs.set_status(ids[10], "COMPLETED")  # created 11:40, before the overlap
         result = await poller.poll(EXTRACT)
-        _, by_status, vanished = rig.requests()
+        _, by_status, probe, vanished = rig.requests()
         assert by_status["status"] == ["RUNNING"]
-        assert by_status["created_at_on_or_after"] == [
-            "2026-11-23T11:21:00.000000Z"
-        ]  # oldest active
-        assert by_status["created_at_on_or_before"] == [
-            "2026-11-23T11:50:00.000000Z"
-        ]  # newest active
+        assert by_status["created_at_on_or_after"] == ["2026-11-22T14:00:00.000000Z"]  # lookback
+        assert "created_at_on_or_before" not in by_status
+        assert probe["status"] == ["PENDING"]
         assert vanished["job_ids"] == [ids[10]]
         assert [(e.job_id, e.to_status) for e in result.events] == [(ids[10], "COMPLETED")]
 
@@ -188,36 +190,34 @@ class TestCheapSteadyState:
         rig.clock.now += timedelta(seconds=30)
         new = [rig.create(SourceType.EXTRACT_V2, "PENDING") for _ in range(20)]
         result = await poller.poll(EXTRACT)
-        pages = rig.requests()
+        pages = [r for r in rig.requests() if "status" not in r]  # discovery, not the probe
         assert len(pages) == 2  # page 1: the new jobs and known ones; page 2: all known, stop
         assert {e.job_id for e in result.events} == set(new)
 
 
-class TestReconcile:
-    async def test_reconcile_finds_rerun_and_backdated_jobs(self, rig: Rig) -> None:
-        """Every reconcile_every cycles the lookback is re-listed: re-runs and late jobs show."""
+class TestCheapCatches:
+    async def test_status_probes_find_reruns_and_late_jobs_within_a_few_cycles(
+        self, rig: Rig
+    ) -> None:
+        """What once waited for a reconcile pass: a finished job re-run and a job created
+        before the watermark, both non-terminal, are found by the status probes."""
         done = rig.create(SourceType.EXTRACT_V2, "COMPLETED", minutes_ago=120)
         rig.create(SourceType.EXTRACT_V2, "COMPLETED")  # the newest job sets the watermark
-        poller = rig.poller(reconcile_every=3)
-        await poller.poll(EXTRACT)  # cycle 1: baseline
+        poller = rig.poller()
+        await poller.poll(EXTRACT)  # baseline
         rig.clock.now += timedelta(seconds=30)
         rig.sim.jobs.set_status(done, "RUNNING")  # a finished job re-run
         late = rig.create(SourceType.EXTRACT_V2, "PENDING", minutes_ago=90)  # before the watermark
         rig.requests()
-        cheap = await poller.poll(EXTRACT)  # cycle 2: the cheap path cannot see them
-        assert cheap.events == []
-        assert rig.requests()[0]["created_at_on_or_after"] == ["2026-11-23T11:55:00.000000Z"]
-        rig.clock.now += timedelta(seconds=30)
-        found = await poller.poll(EXTRACT)  # cycle 3: 2 cycles done, 2 % 3 != 0 -> still cheap
-        rig.requests()
-        rig.clock.now += timedelta(seconds=30)
-        found = await poller.poll(EXTRACT)  # cycle 4: 3 % 3 == 0 -> reconcile
-        (window,) = rig.requests()
-        assert window["created_at_on_or_after"] == ["2026-11-22T12:01:30.000000Z"]  # now - lookback
-        assert {(e.job_id, e.from_status, e.to_status) for e in found.events} == {
+        found = []
+        for _ in range(3):  # PENDING, THROTTLED, RUNNING take turns
+            found += (await poller.poll(EXTRACT)).events
+            rig.clock.now += timedelta(seconds=30)
+        assert {(e.job_id, e.from_status, e.to_status) for e in found} == {
             (done, "COMPLETED", "RUNNING"),
             (late, None, "PENDING"),
         }
+        assert all(r.get("created_at_on_or_before") is None for r in rig.requests())
 
 
 class TestEvents:
@@ -496,7 +496,9 @@ class TestLiteralApi:
         api.queries.clear()
         (event,) = (await poller.poll(PARSE)).events
         assert event.job_id == "pjb-later"
-        assert len(api.queries) == 1 + 1  # newest first again: one page, then the active id
+        discovery = [q for q in api.queries if "status" not in q and "job_ids" not in q]
+        # Newest first again: page 1 holds the new job, page 2 is all known and ends it.
+        assert len(discovery) == 2
 
     async def test_undated_jobs_still_move_the_watermark(
         self, literal: tuple[LiteralApi, Poller, Clock]
@@ -507,8 +509,10 @@ class TestLiteralApi:
         api.jobs["pjb-1"] = ("COMPLETED", T0 - timedelta(hours=20))
         await poller.poll(PARSE)
         clock.now += timedelta(minutes=1)
+        api.queries.clear()
         await poller.poll(PARSE)
-        low = datetime.fromisoformat(api.queries[-1]["created_at_on_or_after"])
+        discovery = [q for q in api.queries if "status" not in q]
+        low = datetime.fromisoformat(discovery[-1]["created_at_on_or_after"])
         assert low == T0 - timedelta(minutes=5)
 
     async def test_undated_jobs_go_by_the_api_clock_when_it_is_behind(

@@ -47,7 +47,8 @@ class TestExample:
         ]
         assert settings.llamacloud.project_id is None  # ${LLAMA_CLOUD_PROJECT_ID:-} is empty
         assert settings.polling.interval == timedelta(seconds=30)
-        assert settings.polling.reconcile_every == 20
+        assert settings.polling.sweep_every == timedelta(hours=6)
+        assert settings.polling.reconcile_every is None
         assert settings.store.retention == timedelta(days=30)
         assert settings.http.listen == "127.0.0.1:8080" and settings.http.port == 8080
         assert settings.llamacloud.timeout == timedelta(seconds=30)
@@ -61,6 +62,18 @@ class TestExample:
         settings = load(tmp_path, MINIMAL)
         assert settings.polling.initial_sync == "baseline"
         assert settings.rules == [] and settings.channels == {}
+
+    def test_sweep_every_and_its_old_spelling(self, tmp_path: Path) -> None:
+        """`reconcile_every` (cycles) is still read, as that many intervals; both is an error."""
+        old = load(tmp_path, {**MINIMAL, "polling": {"interval": "10s", "reconcile_every": 30}})
+        assert old.polling.sweep_every == timedelta(minutes=5)
+        new = load(tmp_path, {**MINIMAL, "polling": {"sweep_every": "2h", "sweep_share": 0.25}})
+        assert new.polling.sweep_every == timedelta(hours=2) and new.polling.sweep_share == 0.25
+        both = {"sweep_every": "2h", "reconcile_every": 3}
+        assert "polling.reconcile_every: give sweep_every" in error(
+            tmp_path, {**MINIMAL, "polling": both}
+        )
+        assert "polling.sweep_share" in error(tmp_path, {**MINIMAL, "polling": {"sweep_share": 2}})
 
 
 class TestInterpolation:

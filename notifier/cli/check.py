@@ -50,7 +50,7 @@ def describe(settings: Settings) -> str:
         f"store       {settings.store.path}  retention={format_duration(settings.store.retention)}",
         f"polling     every {format_duration(polling.interval)}, "
         f"lookback {format_duration(polling.lookback)}, initial_sync={polling.initial_sync}, "
-        f"reconcile every {polling.reconcile_every} cycles, "
+        f"sweep every {format_duration(polling.sweep_period)}, "
         f"stuck after {format_duration(polling.stuck_after)}",
         "",
         "sources:",

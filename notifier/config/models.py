@@ -26,6 +26,7 @@ from notifier.config.base import (
 )
 from notifier.config.env import ENV_PREFIX, EnvOverrides
 from notifier.config.routing import ChannelConfig, MuteWindowConfig, RuleConfig, check_mutes
+from notifier.core.durations import MAX_DURATION
 from notifier.core.statuses import STATUSES, SourceType
 
 
@@ -65,15 +66,45 @@ class StoreConfig(ConfigModel):
         return value
 
 
+DEFAULT_SWEEP_EVERY = timedelta(hours=6)
+
+
 class PollingConfig(ConfigModel):
     interval: Duration = timedelta(seconds=30)
     lookback: Duration = timedelta(days=3)
     overlap: Duration = timedelta(minutes=5)
     initial_sync: Literal["baseline", "notify"] = "baseline"
     stuck_after: Duration = timedelta(minutes=30)
-    reconcile_every: int = Field(20, ge=1, le=MAX_COUNT)
+    # The time one full sweep of the lookback window may take (the safety net beside the
+    # cheap cycles). `reconcile_every` (cycles) is its old spelling, still read: N cycles
+    # become N x interval.
+    sweep_every: Duration | None = None
+    reconcile_every: int | None = Field(None, ge=1, le=MAX_COUNT)
+    # The most of llamacloud.max_requests_per_second that sweeps may use.
+    sweep_share: float = Field(0.5, gt=0, le=1, allow_inf_nan=False)
     page_size: int = Field(100, ge=1, le=100)
     job_ids_batch: int = Field(100, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _sweep_period(self) -> PollingConfig:
+        if self.sweep_every is not None and self.reconcile_every is not None:
+            raise field_error(
+                "reconcile_every", "give sweep_every (reconcile_every is its old spelling)"
+            )
+        if self.sweep_every is None:
+            period = (
+                DEFAULT_SWEEP_EVERY
+                if self.reconcile_every is None
+                else min(self.interval * self.reconcile_every, MAX_DURATION)
+            )
+            object.__setattr__(self, "sweep_every", period)
+        return self
+
+    @property
+    def sweep_period(self) -> timedelta:
+        """`sweep_every`, always set once validated."""
+        assert self.sweep_every is not None
+        return self.sweep_every
 
 
 class SourceConfig(ConfigModel):

@@ -1,4 +1,5 @@
-"""The LlamaCloud HTTP client: bearer auth, rate limit, retries with backoff and Retry-After."""
+"""The LlamaCloud HTTP client: bearer auth, the shared request budget, retries with backoff and
+Retry-After."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import structlog
 
 from notifier import __version__
 from notifier.core.retry import Backoff, is_retryable_status, parse_retry_after
-from notifier.ratelimit import RateLimiter
+from notifier.llamacloud.budget import RequestBudget
 
 log = structlog.get_logger(__name__)
 
@@ -78,6 +79,7 @@ class LlamaCloudClient:
         max_retries: int = 5,
         backoff: Backoff = API_BACKOFF,
         organization_id: str | None = None,
+        budget: RequestBudget | None = None,
         on_response: Callable[[str, int | None, float], None] | None = None,
         rng: random.Random | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -89,7 +91,8 @@ class LlamaCloudClient:
             "User-Agent": f"llamacloud-notifier/{__version__}",
         }
         self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._limiter = RateLimiter(max_requests_per_second)
+        # Shared by every scope; `spending` marks what each request is for.
+        self.budget = budget or RequestBudget(max_requests_per_second)
         self.max_retries = max_retries
         self.backoff = backoff
         self.organization_id = organization_id
@@ -148,7 +151,7 @@ class LlamaCloudClient:
                 attempt += 1
 
     async def _attempt(self, path: str, query: list[tuple[str, str]]) -> Any:
-        await self._limiter.wait()
+        await self.budget.acquire()
         self.requests_sent += 1
         started = time.monotonic()
         status: int | None = None

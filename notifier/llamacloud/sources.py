@@ -33,7 +33,8 @@ async def list_v2(
 ) -> AsyncIterator[list[Job]]:
     """Each page's jobs, following `next_page_token` until the last page.
 
-    `job_ids` go as one key per id, or as one comma-separated value (`job_ids_repeated=False`).
+    `job_ids` go as one key per id, as LlamaCloud's SDK sends them, or as one comma-separated
+    value (`job_ids_repeated=False`).
     """
     base: list[tuple[str, str]] = [("page_size", str(page_size))]
     for key, value in (
@@ -85,13 +86,14 @@ def id_batches(job_ids: Sequence[str], batch_size: int) -> list[list[str]]:
 class JobIdsEncoding:
     """How each endpoint reads a list of `job_ids`, learned from its answers.
 
-    The API pages say only "array of string". LlamaCloud's SDK sends one comma-separated
-    value; a server that reads an OpenAPI array wants the key repeated, and reads the comma
-    form as one id that matches nothing. So: comma first, and a batch of several ids whose
-    first page matches none of them (or that is refused) is asked again with the key repeated.
-    Whichever form found a job is kept for the rest of the run, per source. A source whose
-    probes keep finding nothing (its jobs are gone) settles on the SDK's form after a few,
-    rather than paying two requests per batch for ever.
+    The API pages say only "array of string". LlamaCloud's SDK repeats the key, one per id
+    (`?job_ids=a&job_ids=b`), which is how a FastAPI `list[str]` parameter reads; a server that
+    splits one comma-separated value takes only one of those keys (the first or the last, by
+    framework), so it matches one id at most. So: repeated first, and a batch of several ids
+    whose first page matches fewer than two of them (or that is refused) is asked again as one
+    comma-separated value. Whichever form found a job is kept for the rest of the run, per
+    source. A source whose probes keep finding nothing (its jobs are gone) settles on the SDK's
+    form after a few, rather than paying two requests per batch for ever.
     """
 
     repeated: dict[str, bool] = field(default_factory=dict)
@@ -106,11 +108,27 @@ class JobIdsEncoding:
             return
         self.inconclusive[source] = self.inconclusive.get(source, 0) + 1
         if self.inconclusive[source] >= _MAX_INCONCLUSIVE:
-            self.repeated[source] = False
+            self.repeated[source] = True
 
 
 _REJECTED = (400, 422)
 _MAX_INCONCLUSIVE = 5
+
+
+async def _first_page(
+    pages: AsyncIterator[list[Job]], *, refusable: bool = True
+) -> list[Job] | None:
+    """The first page; None when the server refused this form of `job_ids` (400/422)."""
+    try:
+        return await anext(pages, None)
+    except ApiError as exc:
+        if refusable and exc.status in _REJECTED:
+            return None
+        raise
+
+
+def _hits(page: list[Job] | None, wanted: set[str]) -> int:
+    return len(wanted.intersection(job.job_id for job in page or ()))
 
 
 async def iter_v2_by_ids(
@@ -144,26 +162,24 @@ async def iter_v2_by_ids(
             async for page in pages(batch, known is not False or has_comma):
                 yield page
             continue
-        # Not known yet: the comma form's first page tells, then the repeated form is tried.
+        # Not known yet: the key repeated, as the SDK sends it. Unless its first page matches
+        # two ids, the comma form is asked too, and a job found that way settles it.
         wanted = set(batch)
-        probe = pages(batch, False)
-        try:
-            first = await anext(probe, None)
-        except ApiError as exc:
-            if exc.status not in _REJECTED:
-                raise
-            first = None
-        if first is not None and any(job.job_id in wanted for job in first):
-            encoding.learn(source, False)
+        chosen = pages(batch, True)
+        first = await _first_page(chosen)
+        learned: bool | None = True if _hits(first, wanted) else None
+        if _hits(first, wanted) < 2:
+            comma = pages(batch, False)
+            second = await _first_page(comma, refusable=first is not None)
+            if _hits(second, wanted):
+                chosen, first, learned = comma, second, False
+            elif first is None:
+                chosen, first = comma, second
+        encoding.learn(source, learned)
+        if first is not None:
             yield first
-            async for page in probe:
+            async for page in chosen:
                 yield page
-            continue
-        found = False
-        async for page in pages(batch, True):
-            found = found or any(job.job_id in wanted for job in page)
-            yield page
-        encoding.learn(source, True if found else None)
 
 
 async def list_v1(

@@ -19,7 +19,7 @@ from notifier.core.durations import since_timestamp
 from notifier.core.render import event_record, iso_ms
 from notifier.secrets import redact
 from notifier.status.metrics import Metrics
-from notifier.status.page import readiness, status_page
+from notifier.status.page import LiveView, label_of, readiness, status_page
 from notifier.store.db import Store
 from notifier.store.outbox import Delivery
 
@@ -64,8 +64,13 @@ def create_app(
     clock: Callable[[], datetime],
     metrics: Metrics | None = None,
     token: str | None = None,
+    live: Callable[[], LiveView] | None = None,
 ) -> web.Application:
-    """The application; `token`, when set, guards `/` and `/api/`."""
+    """The application; `token`, when set, guards `/` and `/api/`. `live`: what the daemon
+    holds in memory (baselines in progress, budget shares) for `/readyz` and the page."""
+
+    def now_live() -> LiveView:
+        return live() if live is not None else LiveView()
 
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -84,10 +89,22 @@ def create_app(
         return web.json_response({"status": "ok"})
 
     async def readyz(_: web.Request) -> web.Response:
-        late = readiness(store, target_keys, clock(), 3 * interval)
+        view = now_live()
+        late = readiness(store, target_keys, clock(), 3 * interval, view.baselines)
+        baselines = {
+            key: {
+                "pages": info.pages,
+                "jobs": info.jobs,
+                "fraction": info.fraction,
+                "seconds_left": info.seconds_left,
+            }
+            for key, info in view.baselines.items()
+        }
+        # A baseline in progress gates readiness: that scope's notifications start when it ends.
+        body: dict[str, Any] = {"baselines": baselines, "gates_on_baselines": True}
         if late:
-            return web.json_response({"status": "unready", "sources": late}, status=503)
-        return web.json_response({"status": "ready"})
+            return web.json_response({"status": "unready", "sources": late, **body}, status=503)
+        return web.json_response({"status": "ready", **body})
 
     async def prometheus(_: web.Request) -> web.Response:
         body = generate_latest(metrics.registry) if metrics is not None else b""
@@ -120,6 +137,24 @@ def create_app(
         return web.json_response([delivery_json(d) for d in found])
 
     async def api_sources(_: web.Request) -> web.Response:
+        sweeps = {(p.name, p.scope): p for p in store.sweeps.positions()}
+        view = now_live()
+
+        def sweep(name: str, scope: str) -> dict[str, Any] | None:
+            p = sweeps.get((name, scope))
+            if p is None:
+                return None
+            return {
+                "running": p.running,
+                "slices": p.slices,
+                "slices_done": p.slices_done,
+                "pages": p.pages,
+                "found": p.found,
+                "passes": p.passes,
+                "last_completed_at": iso_ms(p.last_completed_at),
+                "last_pass_seconds": p.last_pass_seconds,
+            }
+
         return web.json_response(
             [
                 {
@@ -131,6 +166,9 @@ def create_app(
                     "last_poll_at": iso_ms(s.last_poll_at),
                     "last_success_at": iso_ms(s.last_success_at),
                     "last_error": redact(s.last_error) if s.last_error else None,
+                    "sweep": sweep(s.name, s.scope),
+                    "budget_share": view.shares.get(label_of(s.name, s.scope), {}),
+                    "last_cycle_requests": view.cycle_requests.get(label_of(s.name, s.scope)),
                 }
                 for s in store.source_states()
             ]
@@ -138,7 +176,8 @@ def create_app(
 
     async def page(_: web.Request) -> web.Response:
         return web.Response(
-            text=status_page(store, target_keys, clock(), interval), content_type="text/html"
+            text=status_page(store, target_keys, clock(), interval, now_live()),
+            content_type="text/html",
         )
 
     app = web.Application(middlewares=[guard])

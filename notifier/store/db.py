@@ -25,6 +25,7 @@ from notifier.store.connection import StoreError, open_connection, transaction
 from notifier.store.mutes import Mutes
 from notifier.store.outbox import Outbox
 from notifier.store.schema import migrate, schema_version
+from notifier.store.sweeps import Sweeps
 
 _IN_CHUNK = 500
 # The active rows a scope refreshes: those it listed, and rows from before `poll_scope` was
@@ -53,11 +54,13 @@ class ScopeView:
 
     `active`: the non-terminal rows the scope refreshes. `frontier`: the ids of the newest
     jobs the last discovery listed, which this cycle's discovery meets where it stops.
+    `rechecks`: what the scope's sweep found differing from the snapshot.
     """
 
     state: SourceState
     active: dict[str, SnapshotRow]
     frontier: frozenset[str]
+    rechecks: tuple[str, ...] = ()  # jobs a sweep found changed: re-read them by id
 
 
 _ROW_COLUMNS = (
@@ -97,6 +100,7 @@ class Store:
             raise StoreError(f"cannot open the store at {self.path}: {exc}") from exc
         self.outbox = Outbox(self.db)
         self.mutes = Mutes(self.conn)
+        self.sweeps = Sweeps(self.conn)
 
     def close(self) -> None:
         self.conn.close()
@@ -139,13 +143,14 @@ class Store:
                 row[1]: _snapshot_row(row)
                 for row in self.conn.execute(sql, [source, scope, scope, scope])
             }
+            rechecks = tuple(self.sweeps.rechecks(source, scope))
         finally:
             self.conn.execute("COMMIT")
         try:
             frontier = frozenset(json.loads(state.frontier)) if state.frontier else frozenset()
         except (ValueError, TypeError):
             frontier = frozenset()  # an unreadable hint only costs a query
-        return ScopeView(state, active, frontier)
+        return ScopeView(state, active, frontier, rechecks)
 
     def active_job_ids(self, source: str, scope: str) -> list[str]:
         """Ids of the jobs last seen in a non-terminal status by this scope: what a cheap cycle
@@ -188,8 +193,11 @@ class Store:
         watermark: str | None,
         baseline_done: bool,
         frontier: Sequence[str] | None = None,
+        rechecked: Sequence[str] = (),
+        rechecked_source: str = "",
     ) -> int:
-        """Snapshot rows, events, outbox rows and the scope's state in one transaction.
+        """Snapshot rows, events, outbox rows and the scope's state in one transaction;
+        `rechecked`: the sweep's findings this cycle re-read, done with.
 
         An event already recorded (same deterministic id) is skipped with its outbox rows, so
         replaying a cycle after a crash cannot queue a delivery twice. Returns how many new
@@ -197,6 +205,11 @@ class Store:
         """
         with self.transaction() as conn:
             queued = self._write_jobs(conn, now, scope, rows, events)
+            if rechecked:
+                conn.executemany(
+                    "DELETE FROM rechecks WHERE source = ? AND scope = ? AND job_id = ?",
+                    [(rechecked_source, scope, job_id) for job_id in rechecked],
+                )
             conn.execute(
                 "INSERT INTO source_state (name, scope, baseline_done, watermark, cycles, "
                 "last_poll_at, last_success_at, last_error, frontier) "

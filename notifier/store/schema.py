@@ -130,6 +130,37 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         ALTER TABLE source_state ADD COLUMN frontier TEXT;
         """,
     ),
+    (
+        "sweeps beside the cycles",
+        # A sweep re-lists the lookback window slice by slice, its position kept here; the
+        # jobs it finds changed are re-read by the scope's next cycle (rechecks).
+        """
+        CREATE TABLE sweeps (
+            name TEXT NOT NULL,
+            scope TEXT NOT NULL,
+            pass_started_at TEXT,
+            window_low TEXT,
+            cursor TEXT,
+            slices INTEGER NOT NULL DEFAULT 0,
+            slices_done INTEGER NOT NULL DEFAULT 0,
+            pages INTEGER NOT NULL DEFAULT 0,
+            jobs INTEGER NOT NULL DEFAULT 0,
+            found INTEGER NOT NULL DEFAULT 0,
+            passes INTEGER NOT NULL DEFAULT 0,
+            last_completed_at TEXT,
+            last_pass_seconds REAL,
+            PRIMARY KEY (name, scope)
+        );
+        CREATE TABLE rechecks (
+            source TEXT NOT NULL,
+            scope TEXT NOT NULL,
+            job_id TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            found_at TEXT NOT NULL,
+            PRIMARY KEY (source, scope, job_id)
+        ) WITHOUT ROWID;
+        """,
+    ),
 )
 
 

@@ -1,0 +1,166 @@
+"""One request budget for every scope: `max_requests_per_second`, shared by priority.
+
+A token bucket: `rate` tokens a second, at most one second's worth held, so a cheap cycle's
+dozen requests go out at once instead of 1/rate apart, and over any second no more than
+the rate (plus what was saved) is spent. Who gets the next token is decided by priority:
+a cheap cycle's request is served before any baseline's, a baseline's before any sweep's,
+in arrival order within a class. Sweeps also draw from a bucket of their own,
+`sweep_share` of the rate, so a sweep never takes more than its share even when nothing
+else is asking.
+
+Which class a request is in travels with the asyncio task (`spending`): the poller marks
+a cycle, the sweeper its sweep, and the client asks the budget without either passing
+anything through the endpoint functions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from enum import IntEnum
+
+
+class Spend(IntEnum):
+    """What a request is for, most urgent first."""
+
+    CYCLE = 0  # discovery and refresh: what keeps notifications current
+    BASELINE = 1  # a scope's first complete listing
+    SWEEP = 2  # the safety-net re-listing of the lookback window
+
+
+@dataclass(frozen=True, slots=True)
+class _Purpose:
+    spend: Spend
+    scope: str
+
+
+_PURPOSE: ContextVar[_Purpose] = ContextVar("notifier_request_purpose")
+
+
+@contextmanager
+def spending(spend: Spend, scope: str) -> Iterator[None]:
+    """Mark the requests this task makes from here on as `spend` for `scope`."""
+    token = _PURPOSE.set(_Purpose(spend, scope))
+    try:
+        yield
+    finally:
+        _PURPOSE.reset(token)
+
+
+def current_purpose() -> tuple[Spend, str]:
+    purpose = _PURPOSE.get(_Purpose(Spend.CYCLE, ""))
+    return purpose.spend, purpose.scope
+
+
+class _Bucket:
+    def __init__(self, rate: float, clock: Callable[[], float]) -> None:
+        self.rate = rate
+        self.capacity = max(1.0, rate)  # one second's worth
+        self.tokens = self.capacity
+        self._clock = clock
+        self._at = clock()
+
+    def refill(self) -> None:
+        now = self._clock()
+        self.tokens = min(self.capacity, self.tokens + (now - self._at) * self.rate)
+        self._at = now
+
+    def wait_for_one(self) -> float:
+        """Seconds until a whole token is there (0 if it is)."""
+        return 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.rate
+
+
+class RequestBudget:
+    """The daemon's one budget of LlamaCloud requests (asyncio-safe, one event loop)."""
+
+    WINDOW = 60.0  # seconds over which `share` is measured
+
+    def __init__(
+        self,
+        rate: float,
+        *,
+        sweep_share: float = 0.5,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.rate = rate
+        self._clock = clock
+        self._all = _Bucket(rate, clock)
+        self._sweeps = _Bucket(rate * sweep_share, clock)
+        self._queue: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+        self._wakeup: asyncio.TimerHandle | None = None
+        self._recent: dict[tuple[str, Spend], deque[float]] = {}
+        self.spent: dict[tuple[str, Spend], int] = {}
+
+    async def acquire(self) -> None:
+        """Wait for a token for the current task's purpose (see `spending`)."""
+        spend, scope = current_purpose()
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._queue, (int(spend), next(self._order), future))
+        self._serve()
+        try:
+            await future
+        except asyncio.CancelledError:
+            if not future.done() or future.cancelled():
+                self._queue = [entry for entry in self._queue if entry[2] is not future]
+                heapq.heapify(self._queue)
+            self._serve()
+            raise
+        self._record(scope, spend)
+
+    def available(self) -> float:
+        """Tokens there are now for a cycle's request, with nobody waiting ahead of it."""
+        self._all.refill()
+        return 0.0 if self._queue else self._all.tokens
+
+    def share(self, scope: str) -> dict[Spend, float]:
+        """The part of the budget each kind of request of `scope` used over the last minute."""
+        horizon = self._clock() - self.WINDOW
+        out: dict[Spend, float] = {}
+        for (owner, spend), times in self._recent.items():
+            while times and times[0] < horizon:
+                times.popleft()
+            if owner == scope:
+                out[spend] = len(times) / (self.rate * self.WINDOW)
+        return out
+
+    def _record(self, scope: str, spend: Spend) -> None:
+        key = (scope, spend)
+        self.spent[key] = self.spent.get(key, 0) + 1
+        times = self._recent.setdefault(key, deque())
+        times.append(self._clock())
+        horizon = times[-1] - self.WINDOW
+        while times and times[0] < horizon:
+            times.popleft()
+
+    def _serve(self) -> None:
+        """Hand out tokens to the head of the queue while there are any; else set a timer."""
+        if self._wakeup is not None:
+            self._wakeup.cancel()
+            self._wakeup = None
+        while self._queue:
+            spend, _, future = self._queue[0]
+            if future.done():
+                heapq.heappop(self._queue)
+                continue
+            self._all.refill()
+            wait = self._all.wait_for_one()
+            if spend == Spend.SWEEP:
+                self._sweeps.refill()
+                wait = max(wait, self._sweeps.wait_for_one())
+            if wait > 0:
+                loop = asyncio.get_running_loop()
+                self._wakeup = loop.call_later(wait, self._serve)
+                return
+            heapq.heappop(self._queue)
+            self._all.tokens -= 1
+            if spend == Spend.SWEEP:
+                self._sweeps.tokens -= 1
+            future.set_result(None)

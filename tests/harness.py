@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import sqlite3
 import sys
 from collections.abc import Awaitable, Callable
@@ -20,6 +21,13 @@ from standardwebhooks.webhooks import Webhook
 API_KEY = "llx-test-key-5a8b1c9d2e7f"
 WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 async def serve(app: web.Application, port: int = 0) -> tuple[web.AppRunner, str]:

@@ -26,8 +26,7 @@ from notifier.config.models import HttpConfig, StoreConfig
 from notifier.errors import EXIT_CONFIG
 from notifier.status.http import create_app
 from notifier.store.db import Store
-from tests.harness import API_KEY, REPO, Sim
-from tests.test_http import free_port
+from tests.harness import API_KEY, REPO, Sim, free_port
 
 DEPLOY = REPO / "deploy"
 ENV_FOR_CONFIGS = {

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 
@@ -19,6 +21,7 @@ from tests.harness import (
     baseline_done,
     drive,
     eventually,
+    free_port,
     serve,
     wait_baseline,
     write_config,
@@ -317,3 +320,56 @@ async def test_daemon_groups_failures_into_one_apprise_message(sim: Sim, tmp_pat
     assert post["title"] == "20 LlamaCloud job events (failures)"
     assert post["message"].count("status: RUNNING -> FAILED (failed)") == 10
     assert "... and 10 more" in post["message"]
+
+
+async def test_the_sweep_finds_what_cycles_cannot_and_readiness_holds(
+    sim: Sim, receiver: Receiver, tmp_path: Path
+) -> None:
+    """A finished job re-run to another finished status between two cycles, and a job that
+    turns up late already finished, reach the receiver through the running daemon's sweep
+    (a 3 s pass), once each; `/readyz` stays 200 while the sweep runs."""
+    two_hours_ago = (datetime.now(UTC) - timedelta(hours=2)).isoformat()
+    rerun = await sim.create("extract_v2", "COMPLETED", created_at=two_hours_ago)
+    port = free_port()
+    config = write_config(
+        tmp_path / "config.yaml",
+        sim.url,
+        receiver.url,
+        polling={"sweep_every": "3s"},
+        http={"enabled": True, "listen": f"127.0.0.1:{port}"},
+    )
+    daemon = await DaemonProcess(config, tmp_path / "daemon.log").start()
+    statuses: list[int] = []
+    try:
+        await wait_baseline(tmp_path / "notifier.db")
+        await sim.set_status(rerun, "FAILED")
+        late = await sim.create(
+            "extract_v2",
+            "COMPLETED",
+            created_at=(datetime.now(UTC) - timedelta(hours=3)).isoformat(),
+        )
+
+        def both() -> bool:
+            return bool(receiver.transitions(rerun)) and bool(receiver.transitions(late))
+
+        async with aiohttp.ClientSession() as http:
+
+            async def watch() -> None:
+                while True:
+                    async with http.get(f"http://127.0.0.1:{port}/readyz") as answer:
+                        statuses.append(answer.status)
+                    await asyncio.sleep(0.1)
+
+            watcher = asyncio.create_task(watch())
+            try:
+                await receiver.wait_for(both, timeout=30)
+                await asyncio.sleep(4)  # another whole pass: nothing may arrive twice
+            finally:
+                watcher.cancel()
+    finally:
+        code = await daemon.terminate()
+    assert code == 0
+    assert receiver.transitions(rerun) == [(rerun, "COMPLETED", "FAILED")]
+    assert receiver.transitions(late) == [(late, None, "COMPLETED")]
+    assert statuses and set(statuses) == {200}
+    assert '"sweep_completed"' in daemon.log_text()

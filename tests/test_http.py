@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from tests.harness import (
     Receiver,
     Sim,
     drive,
+    free_port,
     wait_baseline,
     write_config,
 )
@@ -28,12 +28,6 @@ from tests.harness import (
 pytestmark = pytest.mark.timeout(120)
 TOKEN = "status-page-token-8842"
 ARTIFACTS = REPO / "test-artifacts"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

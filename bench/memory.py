@@ -65,7 +65,7 @@ def cycle(path: Path, url: str, key: str, baseline: bool) -> dict[str, float]:
 
     from notifier.core.rules import Rule, When
     from notifier.llamacloud.client import LlamaCloudClient
-    from notifier.poller import Poller, PollOptions, PollTarget
+    from notifier.polling.poller import Poller, PollOptions, PollTarget
     from notifier.store.db import Store
 
     async def once() -> dict[str, float]:

@@ -23,7 +23,7 @@ from notifier.core.rules import Rule, When
 from notifier.core.timestamps import format_ts
 from notifier.llamacloud.client import LlamaCloudClient
 from notifier.llamacloud.sources import list_v2
-from notifier.poller import Poller, PollOptions, PollTarget
+from notifier.polling.poller import Poller, PollOptions, PollTarget
 from notifier.store.db import Store
 
 TARGET = PollTarget(name="extract_v2", source="extract_v2", scope="")

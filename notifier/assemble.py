@@ -18,9 +18,9 @@ from notifier.core.messages import Kind, Overrides, target_kind
 from notifier.core.mutes import Window
 from notifier.core.retry import Backoff, RetryPolicy
 from notifier.core.rules import Rule, When, as_set
-from notifier.poller import PollOptions, PollTarget
+from notifier.polling.poller import PollOptions, PollTarget
+from notifier.polling.sweep import SweepOptions
 from notifier.secrets import url_secrets
-from notifier.sweep import SweepOptions
 
 
 def build_targets(settings: Settings) -> list[PollTarget]:
@@ -192,8 +192,12 @@ def sweep_options(settings: Settings) -> SweepOptions:
 def secret_values(settings: Settings) -> list[str]:
     """Every string that must never be logged: keys, secrets, apprise URLs and their parts."""
     values = [settings.llamacloud.api_key.get_secret_value()]
-    if settings.http.token is not None:
-        values.append(settings.http.token.get_secret_value())
+    native = settings.native_webhooks
+    values += [
+        given.get_secret_value()
+        for given in (settings.http.token, native.secret, native.token)
+        if given is not None
+    ]
     for channel in settings.channels.values():
         if isinstance(channel, WebhookChannelConfig):
             if channel.secret is not None:

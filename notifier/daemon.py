@@ -27,18 +27,24 @@ from notifier.assemble import (
     sweep_options,
 )
 from notifier.config.models import Settings
+from notifier.core.audit import NativeAudit, Verdict
+from notifier.core.hints import Hint
+from notifier.core.models import Event
 from notifier.core.queueing import muted_by
 from notifier.core.timestamps import format_ts
 from notifier.delivery import OutboxWorker
 from notifier.llamacloud.budget import RequestBudget
 from notifier.llamacloud.client import LlamaCloudClient
-from notifier.poller import V2_SOURCES, CycleResult, Poller, PollTarget
+from notifier.polling.cycle import CycleResult
+from notifier.polling.hints import Hinter
+from notifier.polling.poller import V2_SOURCES, Poller, PollTarget
+from notifier.polling.sweep import Sweeper
+from notifier.status.hooks import NativeHooks
 from notifier.status.http import create_app, start_server
 from notifier.status.metrics import Metrics
 from notifier.status.page import BaselineInfo, LiveView
 from notifier.store.db import Store
 from notifier.store.lock import StoreLock
-from notifier.sweep import Sweeper
 
 log = structlog.get_logger(__name__)
 
@@ -114,6 +120,78 @@ class Daemon:
             if target.source in V2_SOURCES
         ]
         self.last_cycle_requests: dict[str, int] = {}
+        self.hinter = Hinter(
+            self.poller,
+            self.store,
+            self.targets,
+            start_cycle=self._cycle_now,
+            on_result=self._hint_result,
+        )
+        self.audit = NativeAudit()
+        self._pushed = {s.name or s.type.value for s in settings.sources if s.native_webhooks}
+        self._scheduler: AsyncIOScheduler | None = None
+        self._interval_of: dict[str, float] = {}
+        self._spawned: set[asyncio.Task[object]] = set()
+
+    # -- native webhooks ------------------------------------------------------------------
+
+    def hooks(self) -> NativeHooks | None:
+        """The webhook endpoint's settings and callbacks, when native_webhooks is on."""
+        native = self.settings.native_webhooks
+        if not native.enabled:
+            return None
+        return NativeHooks(
+            path=native.path,
+            secret=native.secret.get_secret_value() if native.secret else None,
+            token=native.token.get_secret_value() if native.token else None,
+            offer=self._offer_hint,
+            count=self._count_hook,
+        )
+
+    def _offer_hint(self, hint: Hint) -> bool:
+        if hint.job_id is not None:
+            self._report(self.audit.hint(hint.job_id, time.time()))
+        return self.hinter.offer(hint)
+
+    def _count_hook(self, family: str, outcome: str) -> None:
+        self.metrics.hook_requests.labels(outcome).inc()
+        if outcome == "rejected":
+            self._report(self.audit.rejected(family, time.time()))
+
+    def _report(self, verdict: Verdict | None) -> None:
+        if verdict is not None:
+            self.metrics.native_webhooks.labels(verdict.source, verdict.outcome.value).inc()
+
+    def _audit(self, target: PollTarget, events: list[Event], polled_at: float | None) -> None:
+        now = time.time()
+        for event in events:
+            if event.type != "job.status_changed" or event.from_status is None:
+                continue
+            self._report(
+                self.audit.detected(
+                    target.name,
+                    event.job_id,
+                    now,
+                    expected=target.name in self._pushed,
+                    polled_at=polled_at,
+                )
+            )
+
+    def _hint_result(self, target: PollTarget, result: CycleResult, _received: float) -> None:
+        self.metrics.hint_rereads.labels(target.name).inc(result.requests)
+        job = self._scheduler.get_job(target.key) if self._scheduler is not None else None
+        next_run = getattr(job, "next_run_time", None)
+        self._audit(target, result.events, next_run.timestamp() if next_run else None)
+
+    def audit_tick(self) -> None:
+        for verdict in self.audit.expire(time.time()):
+            self._report(verdict)
+
+    def _cycle_now(self, target: PollTarget) -> None:
+        """A hint without a usable id: this source's cycle now (the poller serializes)."""
+        task: asyncio.Task[object] = asyncio.create_task(self.poll_target(target))
+        self._spawned.add(task)
+        task.add_done_callback(self._spawned.discard)
 
     def live(self) -> LiveView:
         """What the status page and `/readyz` need that only the running daemon knows."""
@@ -124,6 +202,7 @@ class Daemon:
                 for key, p in self.poller.baselines.items()
             },
             cycle_requests=dict(self.last_cycle_requests),
+            native_summary=self.audit.summary(),
             shares={
                 t.key: {
                     spend.name.lower(): share
@@ -159,6 +238,8 @@ class Daemon:
             target.name, True, time.perf_counter() - started, result.events, result.requests
         )
         self.last_cycle_requests[target.key] = result.requests
+        self._audit(target, result.events, None)
+        self._adapt(target)
         log.debug(
             "polled",
             source=result.target,
@@ -167,6 +248,18 @@ class Daemon:
             requests=result.requests,
         )
         return result
+
+    def _adapt(self, target: PollTarget) -> None:
+        """Poll at `polling.active_interval` while the scope has jobs running, at
+        `polling.interval` (the ceiling) while it is idle."""
+        polling = self.settings.polling
+        if polling.active_interval is None or self._scheduler is None:
+            return
+        busy = bool(self.store.active_job_ids(target.source, target.scope))
+        seconds = (polling.active_interval if busy else polling.interval).total_seconds()
+        if self._interval_of.get(target.key) != seconds:
+            self._interval_of[target.key] = seconds
+            self._scheduler.reschedule_job(target.key, trigger="interval", seconds=seconds)
 
     async def prune(self) -> int:
         """Delete what `store.retention` has outlived, a small batch at a time.
@@ -195,7 +288,7 @@ class Daemon:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll on schedule and deliver until `stop` is set, then shut down cleanly."""
-        scheduler = AsyncIOScheduler(timezone=UTC)
+        scheduler = self._scheduler = AsyncIOScheduler(timezone=UTC)
         interval = self.settings.polling.interval
         for target in self.targets:
             scheduler.add_job(
@@ -209,6 +302,7 @@ class Daemon:
                 next_run_time=self.clock(),
                 misfire_grace_time=None,
             )
+        scheduler.add_job(self.audit_tick, "interval", seconds=5, id="audit", coalesce=True)
         scheduler.add_job(
             self.prune,
             "interval",
@@ -229,6 +323,7 @@ class Daemon:
                 metrics=self.metrics,
                 token=http.token.get_secret_value() if http.token else None,
                 live=self.live,
+                hooks=self.hooks(),
             )
             runner = await start_server(app, http.host, http.port)
             log.info("http_listening", listen=http.listen)
@@ -239,6 +334,7 @@ class Daemon:
             asyncio.create_task(s.run(sweeps_stop), name=f"sweep:{s.target.key}")
             for s in self.sweepers
         ]
+        sweeps.append(asyncio.create_task(self.hinter.run(sweeps_stop), name="hints"))
         log.info("started", sources=[t.key for t in self.targets], channels=list(self.channels))
         try:
             await stop.wait()

@@ -23,13 +23,12 @@ ALLOWED: dict[str, set[str]] = {
     "llamacloud": LEAVES,
     "store": LEAVES,
     "channels": LEAVES,
-    "poller": LEAVES | {"llamacloud", "store"},
-    "sweep": LEAVES | {"llamacloud", "store", "poller"},
+    "polling": LEAVES | {"llamacloud", "store"},
     "delivery": LEAVES | {"channels", "store"},
     "status": LEAVES | {"store", "llamacloud"},
-    "assemble": LEAVES | {"config", "channels", "poller", "sweep"},
+    "assemble": LEAVES | {"config", "channels", "polling"},
     "daemon": LEAVES
-    | {"assemble", "config", "poller", "sweep", "delivery", "status", "llamacloud"}
+    | {"assemble", "config", "polling", "delivery", "status", "llamacloud"}
     | {"store", "channels"},
     "demo": LEAVES | {"assemble", "config", "daemon", "channels", "simulator"},
     "cli": LEAVES

@@ -87,3 +87,16 @@ async def test_a_cancelled_wait_gives_its_place_up() -> None:
     first.cancel()
     await asyncio.wait_for(second, timeout=1)
     assert order == ["CYCLE:kept"]
+
+
+async def test_a_class_held_to_its_share_does_not_block_the_others() -> None:
+    """Hints beyond their share wait; a baseline behind them goes on the free tokens."""
+    budget = RequestBudget(40, hint_share=0.1)  # hints: 4 at once, then 4/s
+    order: list[str] = []
+    hints = [asyncio.create_task(take(budget, Spend.HINT, "h", order)) for _ in range(8)]
+    await asyncio.sleep(0)
+    started = time.monotonic()
+    await asyncio.wait_for(take(budget, Spend.BASELINE, "b", order), timeout=0.2)
+    assert time.monotonic() - started < 0.1
+    assert order.count("HINT:h") == 4  # the rest wait for their own share
+    await asyncio.gather(*hints)

@@ -192,6 +192,8 @@ def test_demo_shows_verified_throttled_and_cancelled_transitions(tmp_path: Path)
     lines = [line for line in out.splitlines() if "signature ok" in line]
     assert any("-> THROTTLED" in line for line in lines), out
     assert any("-> CANCELLED" in line for line in lines), out
+    assert any(" by push " in line for line in lines), out  # the fast path
+    assert any(" by poll " in line for line in lines), out  # and the guarantee
     assert "health on http://127.0.0.1:" in out
     assert "Traceback" not in err and not real_store.exists()
 

@@ -16,7 +16,7 @@ from notifier.core.listings import RefreshPlan, plan_refresh
 from notifier.core.rules import Rule, When
 from notifier.core.statuses import SourceType
 from notifier.llamacloud.client import ApiError, LlamaCloudClient
-from notifier.poller import Poller, PollOptions, PollTarget
+from notifier.polling.poller import Poller, PollOptions, PollTarget
 from notifier.simulator import Simulator, start_simulator
 from notifier.simulator.app import Fault
 from notifier.simulator.state import JobStore
@@ -333,7 +333,7 @@ class TestBaseline:
 def fail_after_first_part(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Cycles commit every 50 jobs, and the API fails (twice, more than the client retries)
     right after the first part is committed. Returns the rows written by each part."""
-    monkeypatch.setattr("notifier.poller.FLUSH_AT", 50)
+    monkeypatch.setattr("notifier.polling.cycle.FLUSH_AT", 50)
     rig.client.max_retries = 1
     rig.client._sleep = lambda _s: __import__("asyncio").sleep(0)
     parts: list[int] = []

@@ -39,6 +39,7 @@ def test_payload_matches_the_contract() -> None:
             "job_created_at": "2026-11-23T09:58:00.000Z",
             "job_updated_at": "2026-11-23T10:00:01.000Z",
             "detected_at": "2026-11-23T10:00:05.123Z",
+            "detected_by": "poll",
             "rule": "failures-to-slack",
             "job": {"id": "ext-1", "status": "FAILED", "new_field": [1, 2]},
         },

@@ -14,11 +14,11 @@ from notifier.core.models import Job, SnapshotRow
 from notifier.core.rules import Rule, When
 from notifier.core.statuses import SourceType
 from notifier.llamacloud.client import LlamaCloudClient
-from notifier.poller import Poller, PollOptions, PollTarget
+from notifier.polling.poller import Poller, PollOptions, PollTarget
+from notifier.polling.sweep import Sweeper, SweepOptions, finding
 from notifier.simulator import Simulator, start_simulator
 from notifier.simulator.state import JobStore
 from notifier.store.db import Store
-from notifier.sweep import Sweeper, SweepOptions, finding
 
 KEY = "sweep-test-key"
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

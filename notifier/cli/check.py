@@ -39,6 +39,21 @@ def _apprise_targets(channel: str, urls: list[str]) -> str:
         raise ConfigError(str(exc)) from None
 
 
+def _native_line(settings: Settings) -> str:
+    native = settings.native_webhooks
+    if not native.enabled:
+        return (
+            "native webhooks  off (set native_webhooks.secret or native_webhooks.token to "
+            "take LlamaCloud's webhooks as hints)"
+        )
+    checks = " and ".join(
+        name
+        for name, on in (("LC-Signature", native.secret), ("bearer token", native.token))
+        if on is not None
+    )
+    return f"native webhooks  POST {native.path} on {settings.http.listen}, checked by {checks}"
+
+
 def describe(settings: Settings) -> str:
     """A deterministic plain-text summary of a valid configuration."""
     api = settings.llamacloud
@@ -67,6 +82,7 @@ def describe(settings: Settings) -> str:
         else:
             agents = ", ".join(source.extraction_agent_ids)
             lines.append(f"  {name:<18} GET {path}  extraction_agent_id={agents}")
+    lines.append(_native_line(settings))
     lines += ["", "channels:"]
     for name, channel in settings.channels.items():
         if isinstance(channel, AppriseChannelConfig):

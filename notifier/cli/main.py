@@ -12,6 +12,18 @@ from typing import Any
 from notifier.errors import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
 
 
+def _push_arguments(simulate: argparse.ArgumentParser) -> None:
+    push = simulate.add_argument_group("native webhooks (LlamaCloud's own push)")
+    push.add_argument(
+        "--push-url",
+        help="push every job's events here (else only jobs created with webhook_configurations)",
+    )
+    push.add_argument("--push-secret", help="sign pushes: LC-Signature: sha256=<hex HMAC>")
+    push.add_argument("--push-drop", type=float, default=0.0, help="share never sent, 0-1")
+    push.add_argument("--push-delay", type=float, default=0.0, help="seconds before each push")
+    push.add_argument("--push-duplicates", type=float, default=0.0, help="share sent twice")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="notifier",
@@ -41,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     events.add_argument("--source", help="source type, e.g. extract_v2")
     events.add_argument("--status", help="new status, e.g. FAILED")
     events.add_argument("--since", help="ISO time or duration ago, e.g. 1h")
+    _push_arguments(simulate)
     events.add_argument("--limit", type=int, default=50)
     events.add_argument("--json", action="store_true", help="one JSON object per line")
 
@@ -109,9 +122,25 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "simulate":
-        from notifier.simulator import run_simulator
+        from notifier.simulator import PushOptions, run_simulator
 
-        run_simulator(args.host, args.port, args.api_key, args.rate, args.seed)
+        pushing = args.push_url or args.push_secret
+        options = PushOptions(
+            url=args.push_url,
+            secret=args.push_secret,
+            drop=args.push_drop,
+            delay=args.push_delay,
+            duplicates=args.push_duplicates,
+            seed=args.seed,
+        )
+        run_simulator(
+            args.host,
+            args.port,
+            args.api_key,
+            args.rate,
+            args.seed,
+            push=options if pushing else None,
+        )
         return EXIT_OK
     if args.command == "demo":
         from notifier.demo.run import run_demo

@@ -38,6 +38,8 @@ class LlamaCloudConfig(ConfigModel):
     timeout: Duration = timedelta(seconds=30)
     max_requests_per_second: float = Field(10.0, gt=0, allow_inf_nan=False)
     max_retries: int = Field(5, ge=0, le=MAX_COUNT)
+    # An answer past this many bytes (decompressed) fails its cycle instead of filling memory.
+    max_page_bytes: int = Field(32 * 1024 * 1024, ge=64 * 1024, le=1024**3)
 
     @field_validator("base_url")
     @classmethod
@@ -79,6 +81,8 @@ class PollingConfig(ConfigModel):
     # cheap cycles). `reconcile_every` (cycles) is its old spelling, still read: N cycles
     # become N x interval.
     sweep_every: Duration | None = None
+    # The interval while a scope has jobs running; `interval` is the idle one and the ceiling.
+    active_interval: Duration | None = None
     reconcile_every: int | None = Field(None, ge=1, le=MAX_COUNT)
     # The most of llamacloud.max_requests_per_second that sweeps may use.
     sweep_share: float = Field(0.5, gt=0, le=1, allow_inf_nan=False)
@@ -87,6 +91,8 @@ class PollingConfig(ConfigModel):
 
     @model_validator(mode="after")
     def _sweep_period(self) -> PollingConfig:
+        if self.active_interval is not None and self.active_interval > self.interval:
+            raise field_error("active_interval", "must not be longer than polling.interval")
         if self.sweep_every is not None and self.reconcile_every is not None:
             raise field_error(
                 "reconcile_every", "give sweep_every (reconcile_every is its old spelling)"
@@ -109,6 +115,9 @@ class PollingConfig(ConfigModel):
 
 class SourceConfig(ConfigModel):
     type: SourceType
+    # Its jobs are created with a webhook configuration pointing at this daemon: a transition
+    # polling finds without a native webhook counts as missing in the audit.
+    native_webhooks: bool = False
     name: OptionalText = None
     project_ids: list[str] = []
     extraction_agent_ids: list[str] = []
@@ -136,6 +145,29 @@ class SourceConfig(ConfigModel):
                     f"unknown {self.type.value} status {status!r}; one of {', '.join(allowed)}",
                 )
         return self
+
+
+class NativeWebhooksConfig(ConfigModel):
+    """LlamaCloud's own webhooks, taken as hints (off unless a secret or a token is set)."""
+
+    path: str = "/hooks/llamacloud"
+    secret: Annotated[SecretStr | None, BeforeValidator(none_if_blank)] = None
+    token: Annotated[SecretStr | None, BeforeValidator(none_if_blank)] = None
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if (
+            not re.fullmatch(r"/[A-Za-z0-9._~/-]*", value)
+            or value.startswith(("/api/", "/-/", "/metrics", "/healthz", "/readyz"))
+            or value == "/"
+        ):
+            raise ValueError("must be a path of its own such as /hooks/llamacloud")
+        return value
+
+    @property
+    def enabled(self) -> bool:
+        return self.secret is not None or self.token is not None
 
 
 class DeliveryConfig(ConfigModel):
@@ -194,6 +226,7 @@ class Settings(BaseSettings):
     rules: list[RuleConfig] = []
     delivery: DeliveryConfig = DeliveryConfig()
     http: HttpConfig = HttpConfig()
+    native_webhooks: NativeWebhooksConfig = NativeWebhooksConfig()
     log: LogConfig = LogConfig()
     mutes: list[MuteWindowConfig] = []
 

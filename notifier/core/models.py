@@ -67,6 +67,9 @@ class Event:
     name: str | None = None
     configuration_id: str | None = None
     extraction_agent_id: str | None = None
+    # How the notifier saw it: "poll", or "push" when a native webhook's hint led to the
+    # re-read that found it (the event and its id are the same either way).
+    detected_by: str = "poll"
 
 
 @dataclass(frozen=True, slots=True)

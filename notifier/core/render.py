@@ -35,6 +35,7 @@ def webhook_payload(event: Event, rule: str) -> dict[str, Any]:
             "job_created_at": iso_ms(event.job_created_at),
             "job_updated_at": iso_ms(event.job_updated_at),
             "detected_at": iso_ms(event.detected_at),
+            "detected_by": event.detected_by,
             "rule": rule,
             "job": dict(event.job),
         },

@@ -3,10 +3,11 @@
 A token bucket: `rate` tokens a second, at most one second's worth held, so a cheap cycle's
 dozen requests go out at once instead of 1/rate apart, and over any second no more than
 the rate (plus what was saved) is spent. Who gets the next token is decided by priority:
-a cheap cycle's request is served before any baseline's, a baseline's before any sweep's,
-in arrival order within a class. Sweeps also draw from a bucket of their own,
-`sweep_share` of the rate, so a sweep never takes more than its share even when nothing
-else is asking.
+a cheap cycle's request is served before a hint's re-read, that before any baseline's, a
+baseline's before any sweep's, in arrival order within a class. Sweeps and hints also draw
+from buckets of their own, `sweep_share` and `hint_share` of the rate, so neither takes
+more than its share even when nothing else is asking (a flood of forged hints cannot starve
+the baselines and sweeps).
 
 Which class a request is in travels with the asyncio task (`spending`): the poller marks
 a cycle, the sweeper its sweep, and the client asks the budget without either passing
@@ -16,7 +17,6 @@ anything through the endpoint functions.
 from __future__ import annotations
 
 import asyncio
-import heapq
 import itertools
 import time
 from collections import deque
@@ -31,8 +31,9 @@ class Spend(IntEnum):
     """What a request is for, most urgent first."""
 
     CYCLE = 0  # discovery and refresh: what keeps notifications current
-    BASELINE = 1  # a scope's first complete listing
-    SWEEP = 2  # the safety-net re-listing of the lookback window
+    HINT = 1  # a re-read a native webhook asked for (anyone can send one: held to a share)
+    BASELINE = 2  # a scope's first complete listing
+    SWEEP = 3  # the safety-net re-listing of the lookback window
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,12 +88,16 @@ class RequestBudget:
         rate: float,
         *,
         sweep_share: float = 0.5,
+        hint_share: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.rate = rate
         self._clock = clock
         self._all = _Bucket(rate, clock)
-        self._sweeps = _Bucket(rate * sweep_share, clock)
+        self._shares = {
+            Spend.SWEEP: _Bucket(rate * sweep_share, clock),
+            Spend.HINT: _Bucket(rate * hint_share, clock),
+        }
         self._queue: list[tuple[int, int, asyncio.Future[None]]] = []
         self._order = itertools.count()
         self._wakeup: asyncio.TimerHandle | None = None
@@ -103,14 +108,11 @@ class RequestBudget:
         """Wait for a token for the current task's purpose (see `spending`)."""
         spend, scope = current_purpose()
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._queue, (int(spend), next(self._order), future))
+        self._queue.append((int(spend), next(self._order), future))
         self._serve()
         try:
             await future
         except asyncio.CancelledError:
-            if not future.done() or future.cancelled():
-                self._queue = [entry for entry in self._queue if entry[2] is not future]
-                heapq.heapify(self._queue)
             self._serve()
             raise
         self._record(scope, spend)
@@ -141,26 +143,36 @@ class RequestBudget:
             times.popleft()
 
     def _serve(self) -> None:
-        """Hand out tokens to the head of the queue while there are any; else set a timer."""
+        """Hand out tokens while there are any: to the most urgent waiter whose own share (if
+        it has one) allows it, so a class held to its share never blocks the others."""
         if self._wakeup is not None:
             self._wakeup.cancel()
             self._wakeup = None
-        while self._queue:
-            spend, _, future = self._queue[0]
-            if future.done():
-                heapq.heappop(self._queue)
-                continue
+        while True:
+            self._queue = [entry for entry in self._queue if not entry[2].done()]
+            if not self._queue:
+                return
             self._all.refill()
             wait = self._all.wait_for_one()
-            if spend == Spend.SWEEP:
-                self._sweeps.refill()
-                wait = max(wait, self._sweeps.wait_for_one())
-            if wait > 0:
+            chosen = None
+            if wait == 0:
+                wait = float("inf")
+                for entry in sorted(self._queue):
+                    own = self._shares.get(Spend(entry[0]))
+                    if own is not None:
+                        own.refill()
+                        if own.wait_for_one() > 0:
+                            wait = min(wait, own.wait_for_one())
+                            continue
+                    chosen = entry
+                    break
+            if chosen is None:
                 loop = asyncio.get_running_loop()
                 self._wakeup = loop.call_later(wait, self._serve)
                 return
-            heapq.heappop(self._queue)
+            self._queue.remove(chosen)
             self._all.tokens -= 1
-            if spend == Spend.SWEEP:
-                self._sweeps.tokens -= 1
-            future.set_result(None)
+            own = self._shares.get(Spend(chosen[0]))
+            if own is not None:
+                own.tokens -= 1
+            chosen[2].set_result(None)

@@ -12,11 +12,13 @@ from aiohttp import web
 
 from notifier.core.statuses import SourceType
 from notifier.simulator.app import Fault, Simulator, create_app
+from notifier.simulator.push import Pusher, PushOptions
 from notifier.simulator.state import JobStore, random_script
 
 __all__ = [
     "CannotListen",
     "Fault",
+    "PushOptions",
     "Simulator",
     "create_app",
     "run_simulator",
@@ -55,13 +57,34 @@ async def start_simulator(
     dwell: tuple[float, float] = (1.0, 4.0),
     seed: int | None = None,
     jobs: JobStore | None = None,
+    push: PushOptions | None = None,
 ) -> tuple[web.AppRunner, str, Simulator]:
     """Serve a simulator on host:port (0 = any free port); returns (runner, base URL, state).
 
-    With `rate` > 0 a background task invents jobs; `runner.cleanup()` stops everything.
+    With `rate` > 0 a background task invents jobs; with `push`, LlamaCloud's own webhooks
+    are sent as jobs change (their lifecycles then advance every 50 ms, not only when
+    listed). `runner.cleanup()` stops everything.
     """
     sim = Simulator(api_key=api_key, jobs=jobs or JobStore())
     app = create_app(sim)
+    if push is not None:
+        pusher = Pusher(push)
+        pusher.attach(sim.jobs)
+
+        async def pushing(app: web.Application) -> AsyncIterator[None]:
+            async def tick() -> None:
+                while True:
+                    sim.jobs.advance()
+                    await asyncio.sleep(0.05)
+
+            task = asyncio.create_task(tick())
+            yield
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await pusher.close()
+
+        app.cleanup_ctx.append(pushing)
     if rate > 0:
 
         async def generator(app: web.Application) -> AsyncIterator[None]:
@@ -80,14 +103,22 @@ async def start_simulator(
     return runner, f"http://{host}:{bound}", sim
 
 
-def run_simulator(host: str, port: int, api_key: str, rate: float, seed: int | None) -> None:
+def run_simulator(
+    host: str,
+    port: int,
+    api_key: str,
+    rate: float,
+    seed: int | None,
+    *,
+    push: PushOptions | None = None,
+) -> None:
     """`notifier simulate`: serve until Ctrl-C or SIGTERM (exit 0). A port that cannot be
     bound is CannotListen, which the CLI reports without a traceback."""
 
     async def serve() -> None:
         try:
             runner, url, _ = await start_simulator(
-                host, port, api_key=api_key, rate=rate, seed=seed
+                host, port, api_key=api_key, rate=rate, seed=seed, push=push
             )
         except OSError as exc:
             reason = exc.strerror or str(exc)

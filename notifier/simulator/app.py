@@ -67,6 +67,16 @@ class Simulator:
     rng: random.Random = field(default_factory=random.Random)
 
 
+def _webhook_of(body: dict[str, Any]) -> dict[str, Any] | None:
+    """The first of a job's `webhook_configurations`, as the create calls take them."""
+    configs = body.get("webhook_configurations")
+    if isinstance(configs, list) and configs and isinstance(configs[0], dict):
+        first = configs[0]
+        if isinstance(first.get("webhook_url"), str):
+            return first
+    return None
+
+
 def _token(key: tuple[str, str], fingerprint: str) -> str:
     raw = json.dumps({"k": list(key), "f": fingerprint}).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -272,6 +282,7 @@ def _add_control(app: web.Application, sim: Simulator) -> None:
                 configuration_id=body.get("configuration_id"),
                 error_message=body.get("error_message"),
                 script=script,
+                webhook=_webhook_of(body),
             )
         except ValueError as exc:
             return web.json_response({"detail": str(exc)}, status=409)

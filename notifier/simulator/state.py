@@ -49,6 +49,8 @@ class SimJob:
     file_id: str = ""
     script: list[tuple[str, float]] = field(default_factory=list)
     step_started: datetime | None = None
+    # Created with a webhook configuration: LlamaCloud pushes its events there.
+    webhook: dict[str, Any] | None = None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -64,6 +66,13 @@ class JobStore:
         self.index: dict[SourceType, list[tuple[str, str]]] = {s: [] for s in SourceType}
         self.scripted: set[str] = set()
         self.paused = False
+        # Called as listener(job, old_status) after each status change.
+        self.listeners: list[Callable[[SimJob, str], None]] = []
+
+    def _changed(self, job: SimJob, old: str) -> None:
+        if job.status != old:
+            for listener in self.listeners:
+                listener(job, old)
 
     def add(self, job: SimJob) -> SimJob:
         if job.id in self.by_id:
@@ -73,6 +82,7 @@ class JobStore:
         if job.script:
             job.step_started = job.step_started or self.clock()
             self.scripted.add(job.id)
+        self._changed(job, "")  # a new job's first status is an event too (`extract.pending`)
         return job
 
     def create(
@@ -88,6 +98,7 @@ class JobStore:
         configuration_id: str | None = None,
         error_message: str | None = None,
         script: list[tuple[str, float]] | None = None,
+        webhook: dict[str, Any] | None = None,
     ) -> SimJob:
         now = self.clock()
         stamp = format_ts(created_at or now)
@@ -107,16 +118,19 @@ class JobStore:
                 error_message=error_message,
                 file_id=f"dfl-{uuid.uuid4()}",
                 script=list(script or []),
+                webhook=webhook,
             )
         )
 
     def set_status(self, job_id: str, status: str, error_message: str | None = None) -> SimJob:
         job = self.by_id[job_id]
+        old = job.status
         job.status = status
         job.error_message = error_message
         job.updated_at = max(format_ts(self.clock()), job.updated_at)
         job.script = []
         self.scripted.discard(job_id)
+        self._changed(job, old)
         return job
 
     def advance(self) -> None:
@@ -133,10 +147,11 @@ class JobStore:
                 job.step_started += dwell
                 job.script.pop(0)
                 if job.script:
-                    job.status = job.script[0][0]
+                    old, job.status = job.status, job.script[0][0]
                     job.updated_at = format_ts(job.step_started)
                     if job.status in ("FAILED", "ERROR"):
                         job.error_message = "simulated failure: the document could not be read"
+                    self._changed(job, old)
             if len(job.script) <= 1:
                 self.scripted.discard(job_id)
 

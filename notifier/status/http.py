@@ -7,7 +7,6 @@ optional bearer token. Everything shown is redacted; the page needs no build ste
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,8 +15,10 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from notifier.core.durations import since_timestamp
+from notifier.core.hints import bearer_matches
 from notifier.core.render import event_record, iso_ms
 from notifier.secrets import redact
+from notifier.status.hooks import NativeHooks, hook_handler
 from notifier.status.metrics import Metrics
 from notifier.status.page import LiveView, label_of, readiness, status_page
 from notifier.store.db import Store
@@ -65,6 +66,7 @@ def create_app(
     metrics: Metrics | None = None,
     token: str | None = None,
     live: Callable[[], LiveView] | None = None,
+    hooks: NativeHooks | None = None,
 ) -> web.Application:
     """The application; `token`, when set, guards `/` and `/api/`. `live`: what the daemon
     holds in memory (baselines in progress, budget shares) for `/readyz` and the page."""
@@ -75,14 +77,14 @@ def create_app(
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         open_paths = ("/healthz", "/readyz", "/metrics")
-        if token is not None and request.path not in open_paths:
-            given = request.headers.get("Authorization", "")
-            if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-                return web.json_response(
-                    {"error": "this endpoint needs Authorization: Bearer <http.token>"},
-                    status=401,
-                    headers={"WWW-Authenticate": "Bearer"},
-                )
+        hook_path = hooks.path if hooks is not None else None
+        guarded = token is not None and request.path not in (*open_paths, hook_path)
+        if guarded and not bearer_matches(token or "", request.headers.get("Authorization")):
+            return web.json_response(
+                {"error": "this endpoint needs Authorization: Bearer <http.token>"},
+                status=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         return await handler(request)
 
     async def healthz(_: web.Request) -> web.Response:
@@ -188,6 +190,8 @@ def create_app(
     app.router.add_get("/api/deliveries", api_deliveries)
     app.router.add_get("/api/sources", api_sources)
     app.router.add_get("/", page)
+    if hooks is not None:  # off (404) unless native_webhooks has a secret or a token
+        app.router.add_post(hooks.path, hook_handler(hooks))
     return app
 
 

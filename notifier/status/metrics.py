@@ -144,6 +144,25 @@ class Metrics:
             ["source"],
             registry=r,
         )
+        self.native_webhooks = Counter(
+            "notifier_native_webhooks",
+            "LlamaCloud's own webhooks audited against polling, by source and outcome "
+            "(matched, late, missing, unmatched, rejected)",
+            ["source", "outcome"],
+            registry=r,
+        )
+        self.hook_requests = Counter(
+            "notifier_native_webhook_requests",
+            "Requests to the native webhook path by outcome (accepted, dropped, rejected)",
+            ["outcome"],
+            registry=r,
+        )
+        self.hint_rereads = Counter(
+            "notifier_hint_requests",
+            "LlamaCloud requests made to re-read jobs that native webhooks named",
+            ["source"],
+            registry=r,
+        )
         self.poll_duration = Histogram(
             "notifier_poll_duration_seconds",
             "Wall time of one poll cycle",

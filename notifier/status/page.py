@@ -45,6 +45,7 @@ class LiveView:
     baselines: Mapping[str, BaselineInfo] = field(default_factory=dict)
     cycle_requests: Mapping[str, int] = field(default_factory=dict)
     shares: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    native_summary: str | None = None  # the audit of LlamaCloud's own webhooks
 
 
 def label_of(name: str, scope: str) -> str:
@@ -197,6 +198,7 @@ th {{ background: #f3f3f3; }}
 </style></head><body>
 <h1>llamacloud-notifier: {overall}</h1>
 <p>Updated {escape(iso_ms(format_ts(now)) or "")}; polling every {interval.total_seconds():g}s.</p>
+{f"<p>{escape(live.native_summary)}</p>" if live.native_summary else ""}
 {_table("Sources", source_headers, sources)}
 {_table("Sweeps and request budget", sweep_headers, _sweep_rows(store, live, now))}
 {_table("Recent transitions", ["detected", "type", "source", "job", "from", "to"], events)}

@@ -152,6 +152,20 @@ class Store:
             frontier = frozenset()  # an unreadable hint only costs a query
         return ScopeView(state, active, frontier, rechecks)
 
+    def locate(self, job_id: str, sources: Iterable[str]) -> list[tuple[str, str]]:
+        """(source, scope) of the snapshot rows of this job id among these sources."""
+        names = list(sources)
+        if not names:
+            return []
+        marks = ",".join("?" * len(names))
+        return [
+            (row[0], row[1] or "")
+            for row in self.conn.execute(
+                f"SELECT source, poll_scope FROM jobs WHERE job_id = ? AND source IN ({marks})",
+                [job_id, *names],
+            )
+        ]
+
     def active_job_ids(self, source: str, scope: str) -> list[str]:
         """Ids of the jobs last seen in a non-terminal status by this scope: what a cheap cycle
         refreshes. Rows from before scopes were recorded go by their project, as they did."""

@@ -32,7 +32,7 @@ from notifier.config.load import load_settings
 from notifier.core.rules import Rule, When
 from notifier.llamacloud.client import ApiError, LlamaCloudClient
 from notifier.llamacloud.parsing import MAX_ID_LENGTH, MalformedResponse
-from notifier.poller import Poller, PollOptions, PollTarget
+from notifier.polling.poller import Poller, PollOptions, PollTarget
 from notifier.store.db import Store
 from tests.harness import REPO, serve
 

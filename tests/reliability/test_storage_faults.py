@@ -17,7 +17,7 @@ import pytest
 from notifier.core.rules import Rule, When
 from notifier.core.statuses import SourceType
 from notifier.llamacloud.client import LlamaCloudClient
-from notifier.poller import Poller, PollOptions, PollTarget
+from notifier.polling.poller import Poller, PollOptions, PollTarget
 from notifier.simulator import Simulator, start_simulator
 from notifier.store.connection import StoreError
 from notifier.store.db import Store

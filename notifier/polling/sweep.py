@@ -30,7 +30,7 @@ from notifier.llamacloud.budget import Spend, spending
 from notifier.llamacloud.client import ApiError, LlamaCloudClient
 from notifier.llamacloud.parsing import MalformedResponse
 from notifier.llamacloud.sources import list_v2
-from notifier.poller import PollTarget
+from notifier.polling.poller import PollTarget
 from notifier.store.db import Store
 from notifier.store.sweeps import SweepPosition
 

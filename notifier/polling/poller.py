@@ -1,0 +1,262 @@
+"""One cheap cycle of one scope: read its view, fetch what may have changed, diff, commit once.
+
+A v2 cycle lists the jobs created since its watermark (discovery), the non-terminal
+statuses over the lookback window (which re-read the running jobs and find re-runs and late
+arrivals), and by id what else it knows to be running or its sweep found changed. The whole
+window is re-listed beside the cycles, never inside them, by `sweep.Sweeper`. The store is
+read once at the start (`Store.scope_view`) and written once at the end; while the cycle
+fetches, it asks the store nothing unless a page holds jobs it cannot place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import structlog
+
+from notifier.core.listings import BaselineProgress, NewestFirst, plan_refresh
+from notifier.core.models import Job
+from notifier.core.rules import Rule
+from notifier.core.statuses import STATUSES, SourceType, is_terminal
+from notifier.core.timestamps import format_ts, parse_ts
+from notifier.llamacloud.budget import Spend, spending
+from notifier.llamacloud.client import LlamaCloudClient
+from notifier.llamacloud.sources import JobIdsEncoding, iter_v2_by_ids, list_v1, list_v2
+from notifier.polling.cycle import Cycle, CycleResult
+from notifier.store.db import Store
+
+log = structlog.get_logger(__name__)
+
+V2_SOURCES = frozenset({SourceType.EXTRACT_V2.value, SourceType.PARSE_V2.value})
+
+
+@dataclass(frozen=True, slots=True)
+class PollTarget:
+    """What one scheduled poll covers: a source in one project (v2) or for one agent (v1)."""
+
+    name: str
+    source: str
+    scope: str
+    project_id: str | None = None
+    extraction_agent_id: str | None = None
+    statuses: tuple[str, ...] = ()
+    configuration_id: str | None = None
+    stuck_after: timedelta | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.name}/{self.scope}" if self.scope else self.name
+
+
+@dataclass(frozen=True, slots=True)
+class PollOptions:
+    """The polling knobs, as plain values (only the daemon reads settings)."""
+
+    lookback: timedelta = timedelta(days=3)
+    overlap: timedelta = timedelta(minutes=5)
+    initial_sync: str = "baseline"
+    page_size: int = 100
+    job_ids_batch: int = 100
+
+
+# A probe listing goes only when the budget holds this many tokens with nobody waiting: at
+# a tight budget the refresh of running jobs comes first and the probe waits a cycle.
+PROBE_RESERVE = 2.0
+
+
+class Poller:
+    """Runs cycles; every write of a cycle goes through one `Store.commit_cycle` transaction."""
+
+    def __init__(
+        self,
+        client: LlamaCloudClient,
+        store: Store,
+        rules: Sequence[Rule],
+        options: PollOptions,
+        *,
+        clock: Callable[[], datetime],
+        on_queued: Callable[[], None] | None = None,
+    ) -> None:
+        self.client = client
+        self.store = store
+        self.rules = list(rules)
+        self.options = options
+        self.clock = clock
+        self.on_queued = on_queued
+        self.job_ids_encoding = JobIdsEncoding()
+        self.baselines: dict[str, BaselineProgress] = {}  # by target key, while they run
+        self._probe_turns: dict[str, int] = {}
+        # One writer per scope: a cycle and a hint's re-read of the same scope never overlap,
+        # so neither diffs against a snapshot the other is about to change.
+        self._writing: dict[str, asyncio.Lock] = {}
+
+    def _lock(self, target: PollTarget) -> asyncio.Lock:
+        return self._writing.setdefault(target.key, asyncio.Lock())
+
+    async def recheck(self, target: PollTarget, job_ids: Sequence[str]) -> CycleResult:
+        """Re-read these jobs of a v2 scope by id now, diffed and committed as a cycle's are
+        (what a native webhook's hint asks for); the scope's watermark and cycle count stay.
+        Nothing is announced before the scope's baseline has completed."""
+        async with self._lock(target):
+            view = self.store.scope_view(target.name, target.source, target.scope)
+            cycle = Cycle(self, target, view, notify_new=True, ceiling=format_ts(self.clock()))
+            if not view.state.baseline_done:
+                return cycle.result
+            cycle.unseen_active = set()
+            cycle.detected_by = "push"
+            requests_before = self.client.requests_sent
+            with spending(Spend.HINT, target.key):
+                async for page in iter_v2_by_ids(
+                    self.client,
+                    target.source,
+                    list(dict.fromkeys(job_ids)),
+                    project_id=target.project_id,
+                    encoding=self.job_ids_encoding,
+                    batch_size=self.options.job_ids_batch,
+                    log=log,
+                ):
+                    cycle.add(page)
+            result = cycle.finish(advance=False)
+            result.requests = self.client.requests_sent - requests_before
+        if result.queued and self.on_queued is not None:
+            self.on_queued()
+        return result
+
+    async def poll(self, target: PollTarget) -> CycleResult:
+        """One cycle. Raises the client's errors after recording them for the status page."""
+        async with self._lock(target):
+            return await self._poll(target)
+
+    async def _poll(self, target: PollTarget) -> CycleResult:
+        started = self.clock()
+        requests_before = self.client.requests_sent
+        v2 = target.source in V2_SOURCES
+        view = self.store.scope_view(target.name, target.source, target.scope)
+        state = view.state
+        cycle = Cycle(
+            self,
+            target,
+            view,
+            notify_new=state.baseline_done or self.options.initial_sync == "notify",
+            ceiling=format_ts(started),
+        )
+        baseline = not state.baseline_done
+        if baseline:
+            cycle.progress = self.baselines.setdefault(
+                target.key, BaselineProgress(started, self.options.lookback)
+            )
+        try:
+            with spending(Spend.BASELINE if baseline else Spend.CYCLE, target.key):
+                if v2:
+                    await self._fetch_v2(cycle, state.watermark, started)
+                else:
+                    cycle.add(await self._fetch_v1(target))
+            result = cycle.finish()
+        except Exception as exc:
+            self.store.record_poll_failure(
+                name=target.name, scope=target.scope, now=format_ts(self.clock()), error=str(exc)
+            )
+            raise
+        self.baselines.pop(target.key, None)
+        result.requests = self.client.requests_sent - requests_before
+        if not cycle.notify_new:
+            cycle.log.info("baseline_recorded", jobs=result.observed)
+        if result.queued and self.on_queued is not None:
+            self.on_queued()
+        return result
+
+    async def _fetch_v2(self, cycle: Cycle, watermark: str | None, now: datetime) -> None:
+        """Discovery since the watermark (minus overlap), then the refresh.
+
+        The first cycle (no watermark yet) lists the whole lookback window: that listing is
+        the baseline, and it re-reads everything the refresh would.
+        """
+        known = parse_ts(watermark)
+        since = now - self.options.lookback if known is None else known - self.options.overlap
+        await self._discover(cycle, since, watermark, cheap=known is not None)
+        await self._refresh(cycle, now, listings=known is not None)
+
+    async def _discover(
+        self, cycle: Cycle, since: datetime, watermark: str | None, *, cheap: bool
+    ) -> None:
+        """Jobs created since `since`, newest first, stopping early on the cheap path."""
+        target = cycle.target
+        for status in target.statuses or (None,):
+            order = NewestFirst()
+            async for page in self._list(target, status=status, low=format_ts(since)):
+                stop = cheap and order.holds(page) and cycle.known_and_old(page, watermark)
+                cycle.note_discovered(page)
+                cycle.add(page)
+                if stop:
+                    # Newest first: past the watermark, a page of nothing but known jobs means
+                    # the rest of the overlap is known too. Late arrivals older than this are
+                    # found by the status listings (if running) or the sweep (if finished).
+                    break
+
+    async def _refresh(self, cycle: Cycle, now: datetime, *, listings: bool) -> None:
+        """Status listings over the lookback window, then by id what is still unseen."""
+        target = cycle.target
+        if listings:
+            statuses = STATUSES[SourceType(target.source)]
+            known: dict[str, int] = {}
+            for row in cycle.active.values():
+                known[row.status] = known.get(row.status, 0) + 1
+            turn = self._probe_turns.get(target.key, 0)
+            plan = plan_refresh(
+                known,
+                [s for s in statuses if not is_terminal(s)],
+                batch=self.options.job_ids_batch,
+                turn=turn,
+            )
+            low = format_ts(now - self.options.lookback)
+            listed = list(plan.by_status)
+            if plan.probe is not None and self.client.budget.available() >= PROBE_RESERVE:
+                listed.append(plan.probe)
+                self._probe_turns[target.key] = turn + 1
+            for status in listed:
+                async for page in self._list(target, status=status, low=low):
+                    cycle.add(page, fresher=False)
+        if not cycle.unseen_active:
+            return
+        # What left the listed statuses, what is in none of them, and the sweep's findings.
+        async for page in iter_v2_by_ids(
+            self.client,
+            target.source,
+            sorted(cycle.unseen_active),
+            project_id=target.project_id,
+            encoding=self.job_ids_encoding,
+            batch_size=self.options.job_ids_batch,
+            log=log,
+        ):
+            cycle.add(page, fresher=False)
+
+    def _list(
+        self,
+        target: PollTarget,
+        *,
+        status: str | None,
+        low: str | None,
+        high: str | None = None,
+    ) -> AsyncIterator[list[Job]]:
+        return list_v2(
+            self.client,
+            target.source,
+            project_id=target.project_id,
+            created_at_on_or_after=low,
+            created_at_on_or_before=high,
+            status=status,
+            configuration_id=target.configuration_id,
+            page_size=self.options.page_size,
+            log=log,
+        )
+
+    async def _fetch_v1(self, target: PollTarget) -> list[Job]:
+        """v1 endpoints have no filters: the agent's whole listing, diffed whole."""
+        if target.extraction_agent_id is None:
+            raise ValueError(f"source {target.name!r} needs an extraction_agent_id")
+        return await list_v1(
+            self.client, target.source, extraction_agent_id=target.extraction_agent_id, log=log
+        )

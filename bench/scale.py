@@ -51,6 +51,7 @@ import contextlib
 import json
 import math
 import os
+import pickle
 import random
 import re
 import shlex
@@ -366,8 +367,9 @@ def classify(entry: dict[str, Any]) -> Request | None:
 class RequestLog:
     """Everything the simulator logged under /api/, read incrementally (it keeps 10,000)."""
 
-    def __init__(self, sim: SimControl) -> None:
+    def __init__(self, sim: SimControl, dump: Path | None = None) -> None:
         self.sim = sim
+        self.dump = dump  # where the raw entries go, one JSON object a line
         self.requests: list[Request] = []
         self.last = 0.0
         self.overflows = 0
@@ -377,6 +379,9 @@ class RequestLog:
         new = [e for e in entries if float(e["ts"]) > self.last]
         if self.last and len(entries) >= SIM_LOG_SIZE and float(entries[0]["ts"]) > self.last:
             self.overflows += 1  # requests between two reads were lost
+        if self.dump is not None and new:
+            with self.dump.open("a") as out:
+                out.writelines(json.dumps(entry) + "\n" for entry in new)
         for entry in new:
             request = classify(entry)
             if request is not None:
@@ -579,7 +584,7 @@ async def measure(plan: RunPlan, sim: SimProcess, folder: Path) -> tuple[Observe
         control = SimControl(sim.url, session)
         print(f"  populating the simulator ({sim.url})...", flush=True)
         await populate(control, plan.sizes, ledger, rng)
-        log = RequestLog(control)
+        log = RequestLog(control, folder / "requests.jsonl" if plan.poller == "daemon" else None)
         await control.call("DELETE", "/_sim/requests")
         if plan.poller == "daemon":
             observed = await _run_daemon(plan, control, session, ledger, log, folder, rng)
@@ -733,6 +738,7 @@ class DaemonLog:
     sweeps_completed: Counter[str] = field(default_factory=Counter)
     sweep_spans: list[tuple[float, float]] = field(default_factory=list)
     sweep_found: int = 0
+    baselines: dict[str, float] = field(default_factory=dict)
 
 
 def read_log(path: Path, window_start: float) -> DaemonLog:
@@ -757,6 +763,8 @@ def read_log(path: Path, window_start: float) -> DaemonLog:
             found.sweep_spans.append((started.pop(source, at), at))
         elif event == "sweep_found":
             found.sweep_found += 1
+        elif event == "baseline_recorded":
+            found.baselines.setdefault(source, at)
         if record.get("level") in ("warning", "error", "critical"):
             kind = re.sub(r"next run at: [^)]*\)", "...)", event)[:140]
             when = "after the baselines" if at >= window_start else "during the baselines"
@@ -836,7 +844,7 @@ async def _run_naive(
             + ", ".join(f"{s} {t - observed.started:.0f}s" for s, t in observed.baselines.items()),
             flush=True,
         )
-        observed.cycles_at_baseline = {s: float(cycles[s]) for s in SOURCES}
+        observed.cycles_at_baseline = dict.fromkeys(SOURCES, 1.0)  # the first listing
         cpu_before = cpu_seconds(process.pid)
         observed.window = await _changes(plan, control, ledger, rng, 3 * plan.interval)
         slowest = max(max(v, default=0.0) for v in observed.naive_cycle_seconds.values())
@@ -900,6 +908,7 @@ class Figures:
     longest_poll_gap: dict[str, float]
     cycle_errors: dict[str, float]
     fallbacks: dict[str, int]
+    kinds: dict[str, dict[str, float]]
     log_overflows: int
     self_counted: dict[str, int]
     warnings: dict[str, int]
@@ -954,10 +963,21 @@ def figures(observed: Observed, ledger: Ledger) -> Figures:
     daemon = plan.poller == "daemon"
     cycles = observed.cycles
     logged = observed.daemon_log
+    baselines = dict(observed.baselines)
+    at_baseline = dict(observed.cycles_at_baseline)
+    if daemon:
+        if logged is not None:
+            baselines.update(logged.baselines)
+        for source in SOURCES:
+            # Cycles of the source when its own baseline was done (not when both were).
+            first = next((t for t, text in observed.metrics if polls(text, source)[0] >= 1), None)
+            sample = next((x for t, x in observed.metrics if first and t >= first), "")
+            at_baseline[source] = sum(polls(sample, source))
     amortized, steady, baseline_requests, sweep_requests, passes, projected = {}, {}, {}, {}, {}, {}
+    kinds: dict[str, dict[str, float]] = {}
     for source in SOURCES:
         mine = [r for r in observed.requests if r.source == source]
-        done = observed.baselines.get(source, observed.stopped)
+        done = baselines.get(source, observed.stopped)
         base = [r for r in mine if r.kind == "window" and r.ts <= done + 0.5]
         later = [r for r in mine if r.ts > done + 0.5]
         swept = [r for r in later if r.kind == "window"]
@@ -969,8 +989,10 @@ def figures(observed: Observed, ledger: Ledger) -> Figures:
         if logged is not None and logged.sweep_spans:
             passes[source] = logged.sweeps_completed[source]
         amortized[source] = len(mine) / cycles[source] if cycles.get(source) else math.nan
-        after = cycles.get(source, 0) - observed.cycles_at_baseline.get(source, 0)
+        after = cycles.get(source, 0) - at_baseline.get(source, 0)
         cheap = [r for r in later if r.kind != "window"] if daemon else later
+        by_kind = Counter(r.kind for r in later)
+        kinds[source] = {k: n / after if after > 0 else math.nan for k, n in by_kind.items()}
         steady[source] = len(cheap) / after if after > 0 else math.nan
         if daemon:
             per_pass = (
@@ -1037,7 +1059,7 @@ def figures(observed: Observed, ledger: Ledger) -> Figures:
         sweep_requests=sweep_requests,
         sweep_passes=passes,
         projected=projected,
-        baseline_seconds={s: t - observed.started for s, t in observed.baselines.items()},
+        baseline_seconds={s: t - observed.started for s, t in baselines.items()},
         changes=len(ledger.changes),
         latency=latency,
         rerun_latency=reruns,
@@ -1061,6 +1083,7 @@ def figures(observed: Observed, ledger: Ledger) -> Figures:
         else {s: max(observed.naive_cycle_seconds.get(s, [0.0]), default=0.0) for s in SOURCES},
         cycle_errors=dict(observed.cycle_errors),
         fallbacks=dict(ledger.fallbacks),
+        kinds=kinds,
         log_overflows=observed.log_overflows,
         self_counted=dict(observed.self_counted),
         warnings=dict(observed.warnings.most_common(8)),
@@ -1213,6 +1236,15 @@ def details(runs: list[Figures]) -> str:
     for f in runs:
         extra = []
         extra += f.notes
+        if f.poller == "notifier":
+            extra.append(
+                "requests per cycle after the baselines, by kind: "
+                + "; ".join(
+                    f"{s} "
+                    + ", ".join(f"{k} {v:.1f}" for k, v in sorted(f.kinds.get(s, {}).items()))
+                    for s in SOURCES
+                )
+            )
         if f.ready_examples:
             extra.append("/readyz: " + "; ".join(f.ready_examples))
         if f.warnings:
@@ -1263,6 +1295,8 @@ def run_case(plan: RunPlan, keep: Path | None) -> Figures:
         observed, ledger = asyncio.run(measure(plan, sim, folder))
     finally:
         sim.close()
+    if keep is not None:  # for --replay: the figures again, from what this run collected
+        (folder / "run.pickle").write_bytes(pickle.dumps((observed, ledger)))
     result = figures(observed, ledger)
     print(tables([result]), flush=True)
     print(details([result]), flush=True)
@@ -1285,7 +1319,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=["daemon", "naive"], help="run one poller only")
     parser.add_argument("--keep", type=Path, help="keep each run's folder (logs, db) under this")
     parser.add_argument("--record", action="store_true", help="write the section to the docs")
+    parser.add_argument(
+        "--replay", type=Path, nargs="+", help="recompute the figures from kept run.pickle files"
+    )
     args = parser.parse_args(argv)
+    if args.replay:
+        replayed = [figures(*pickle.loads(path.read_bytes())) for path in args.replay]
+        print(tables(replayed), targets(replayed, True), details(replayed), sep="\n\n")
+        return 0
     sizes = QUICK if args.quick else FULL
     intervals = [2.0, 30.0] if args.interval == "both" else [float(args.interval)]
     if args.keep is not None:

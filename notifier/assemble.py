@@ -179,6 +179,7 @@ def poll_options(settings: Settings) -> PollOptions:
         initial_sync=polling.initial_sync,
         page_size=polling.page_size,
         job_ids_batch=polling.job_ids_batch,
+        probe_when_idle=polling.active_interval is None,
     )
 
 

@@ -9,15 +9,23 @@ exit codes (0 ok, 1 failure, 2 configuration or usage error). No message carries
     ├── UsageError           errors (here)        a bad command-line value (unknown channel
     │                                             name, bad --for or --since)         -> exit 2
     ├── StoreError           store.connection     the database cannot be opened/written -> 1
+    │   └── UnusableStore    store.connection     the file exists but is no store this
+    │                                             version can use (empty, not SQLite, another
+    │                                             application's tables, a newer schema, a WAL
+    │                                             without its database): one line naming it
+    │                                             and `run --fresh-store`             -> exit 1
     ├── AlreadyRunning       store.lock           another daemon holds the store     -> exit 1
     ├── ListenError          status.http          http.listen cannot be bound        -> exit 1
     ├── CannotListen         simulator            `simulate --port` cannot be bound  -> exit 1
-    ├── ApiError             llamacloud.client    a LlamaCloud request failed for good: the
-    │                                             cycle fails, is logged and shown on the
-    │                                             status page; the next cycle retries (`once`
-    │                                             exits 1)
-    ├── MalformedResponse    llamacloud.parsing   a page whose envelope cannot be read: as
-    │                                             ApiError (one bad item is only skipped)
+    ├── ApiError             llamacloud.client    a LlamaCloud request failed for good (an
+    │                                             answer past llamacloud.max_page_bytes
+    │                                             included, not asked again): the cycle fails,
+    │                                             is logged and shown on the status page; the
+    │                                             next cycle retries (`once` exits 1)
+    ├── MalformedResponse    llamacloud.parsing   a page whose envelope cannot be read, a
+    │                        llamacloud.sources   repeated page token, a listing still paging
+    │                                             at its page cap: as ApiError (one bad item
+    │                                             is only skipped)
     ├── DeliveryError        channels.base        a target did not accept: retried or
     │                                             dead-lettered by `core.retry` (in
     │                                             `test-channel`: exit 1)

@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from notifier.simulator import start_simulator
 from tests.harness import (
     API_KEY,
     WEBHOOK_SECRET,
@@ -373,3 +374,43 @@ async def test_the_sweep_finds_what_cycles_cannot_and_readiness_holds(
     assert receiver.transitions(late) == [(late, None, "COMPLETED")]
     assert statuses and set(statuses) == {200}
     assert '"sweep_completed"' in daemon.log_text()
+
+
+async def test_adaptive_polling_fast_while_running_slow_while_idle(
+    receiver: Receiver, tmp_path: Path
+) -> None:
+    """active_interval 200 ms, interval 3 s: an idle project is listed about once in 3 s; a
+    running job's changes arrive within a second."""
+    runner, url, simulator = await start_simulator(api_key=API_KEY)
+    config = write_config(
+        tmp_path / "config.yaml",
+        url,
+        receiver.url,
+        polling={"interval": "3s", "active_interval": "200ms"},
+        sources=[{"type": "parse_v2"}],
+    )
+    daemon = await DaemonProcess(config, tmp_path / "daemon.log").start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            sim = Sim(url, session)
+
+            async def parse_baseline() -> bool:
+                return baseline_done(tmp_path / "notifier.db", ("parse_v2",))
+
+            await eventually(parse_baseline)
+            await asyncio.sleep(1)
+            simulator.requests.clear()
+            await asyncio.sleep(6)
+            idle = len(simulator.requests)
+            job = await sim.create("parse_v2", "RUNNING")
+            await receiver.wait_for(lambda: len(receiver.transitions(job)) == 1, timeout=5)
+            await asyncio.sleep(1)  # the scope is busy now: cycles every 200 ms
+            started = asyncio.get_running_loop().time()
+            await sim.set_status(job, "COMPLETED")
+            await receiver.wait_for(lambda: len(receiver.transitions(job)) == 2, timeout=5)
+            took = asyncio.get_running_loop().time() - started
+    finally:
+        assert await daemon.terminate() == 0
+        await runner.cleanup()
+    assert 1 <= idle <= 3, idle  # one discovery request per 3 s cycle
+    assert took < 1.0

@@ -164,6 +164,23 @@ class TestCheapSteadyState:
         assert vanished["job_ids"] == [ids[10]]
         assert [(e.job_id, e.to_status) for e in result.events] == [(ids[10], "COMPLETED")]
 
+    async def test_an_idle_scope_of_an_adaptive_daemon_only_discovers(self, rig: Rig) -> None:
+        """No running jobs and probe_when_idle off (polling.active_interval set): one request."""
+        rig.create(SourceType.EXTRACT_V2, "COMPLETED", minutes_ago=10)
+        poller = rig.poller(probe_when_idle=False)
+        await poller.poll(EXTRACT)
+        rig.requests()
+        rig.clock.now += timedelta(minutes=1)
+        assert (await poller.poll(EXTRACT)).requests == 1
+        rig.create(SourceType.EXTRACT_V2, "RUNNING")
+        rig.clock.now += timedelta(seconds=5)
+        await poller.poll(EXTRACT)  # discovers the running job
+        rig.requests()
+        rig.clock.now += timedelta(seconds=5)
+        busy = await poller.poll(EXTRACT)
+        assert busy.requests == 2  # discovery, and a probe now that jobs run
+        assert "status" in rig.requests()[1]
+
     async def test_source_filters_narrow_what_is_fetched(self, rig: Rig) -> None:
         """`statuses` and `configuration_id` become query parameters."""
         target = PollTarget(

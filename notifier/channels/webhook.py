@@ -17,6 +17,24 @@ from notifier.core.render import iso_ms, payload_bytes, webhook_payload
 from notifier.core.retry import is_retryable_status, parse_retry_after
 from notifier.secrets import safe_target
 
+# Of a target's answer, at most this much is read: a short body keeps the connection for the
+# next request; past it the connection is closed, not drained, whatever the target sends.
+ANSWER_PREFIX_BYTES = 64 * 1024
+
+
+async def _read_prefix(response: aiohttp.ClientResponse, limit: int = ANSWER_PREFIX_BYTES) -> bytes:
+    """At most `limit` bytes of the body."""
+    declared = response.content_length
+    if declared is not None and declared > limit:
+        return b""  # never read whole: no reason to begin
+    data = bytearray()
+    while len(data) < limit:
+        chunk = await response.content.read(limit - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return bytes(data)
+
 
 class WebhookChannel:
     """One JSON event per POST; `webhook-id` always, signature headers when a secret is set."""
@@ -75,7 +93,7 @@ class WebhookChannel:
             async with self._client().post(
                 self.url, data=body, headers=headers, allow_redirects=False
             ) as response:
-                await response.read()
+                await _read_prefix(response)
                 status = response.status
                 retry_after = response.headers.get("Retry-After")
         except TimeoutError as exc:

@@ -36,8 +36,14 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--config", type=Path, help="YAML file (default: $NOTIFIER_CONFIG)")
         return sub
 
-    with_config("run", "run the daemon: poll, deliver, serve HTTP, until SIGTERM")
-    with_config("once", "poll every source once, deliver what is due, exit")
+    fresh = (
+        "if the store exists but is unusable (empty, not SQLite, another schema), move it "
+        "aside to <name>.damaged-<time> and start a new one; a usable store is kept"
+    )
+    run = with_config("run", "run the daemon: poll, deliver, serve HTTP, until SIGTERM")
+    run.add_argument("--fresh-store", action="store_true", help=fresh)
+    once = with_config("once", "poll every source once, deliver what is due, exit")
+    once.add_argument("--fresh-store", action="store_true", help=fresh)
     with_config("check", "validate the configuration and print what would be polled and routed")
     demo = with_config("demo", "run the simulator, the daemon and a webhook receiver together")
     demo.set_defaults(config=None)
@@ -47,13 +53,13 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument("--api-key", default="sim-key", help="bearer key it accepts")
     simulate.add_argument("--rate", type=float, default=1.0, help="new jobs per second")
     simulate.add_argument("--seed", type=int, default=None)
+    _push_arguments(simulate)
 
     events = with_config("events", "list recorded transitions, newest first")
     events.add_argument("--job", help="job id")
     events.add_argument("--source", help="source type, e.g. extract_v2")
     events.add_argument("--status", help="new status, e.g. FAILED")
     events.add_argument("--since", help="ISO time or duration ago, e.g. 1h")
-    _push_arguments(simulate)
     events.add_argument("--limit", type=int, default=50)
     events.add_argument("--json", action="store_true", help="one JSON object per line")
 
@@ -161,6 +167,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command in ("run", "once"):
         import asyncio  # `check` and the history commands do without
 
+        if args.fresh_store:
+            _fresh_store(settings.store.path)
         return asyncio.run(_run(settings) if args.command == "run" else _once(settings))
     from notifier.cli.history import history
 
@@ -172,6 +180,30 @@ def _setup_logging(settings: Any) -> None:
     from notifier.logs import configure_logging
 
     configure_logging(settings.log.level, settings.log.format, secret_values(settings))
+
+
+def _fresh_store(path: Path) -> None:
+    """`--fresh-store`: an unusable store is moved aside (never deleted) and a new one made,
+    under the store's lock so no running daemon loses its file."""
+    from notifier.store.connection import UnusableStore, set_aside
+    from notifier.store.db import Store
+    from notifier.store.lock import StoreLock
+
+    lock = StoreLock(path)
+    lock.acquire()
+    try:
+        try:
+            Store(path).close()
+            return
+        except UnusableStore as exc:
+            aside = set_aside(path)
+            Store(path).close()
+            print(
+                f"notifier: the store {path} {exc.reason}: moved it to {aside}, started a new one",
+                file=sys.stderr,
+            )
+    finally:
+        lock.release()
 
 
 async def _run(settings: Any) -> int:

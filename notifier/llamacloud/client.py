@@ -23,6 +23,12 @@ log = structlog.get_logger(__name__)
 
 # A cycle waits for a Retry-After up to 5 minutes; past that, the next cycle tries again.
 API_BACKOFF = Backoff(base=0.5, cap=30.0, retry_after_cap=300.0)
+# An answer is read up to this many bytes (decompressed) and no further: a page of 100 jobs is
+# tens of kilobytes, so past this it is an error of the cycle, not an out-of-memory kill.
+MAX_PAGE_BYTES = 32 * 1024 * 1024
+# Of an error answer, only what a message needs.
+_ERROR_BODY_BYTES = 64 * 1024
+_CHUNK = 64 * 1024
 
 
 class ApiError(Exception):
@@ -51,6 +57,43 @@ def _http_date(value: str | None) -> datetime | None:
     except (TypeError, ValueError):
         return None
     return moment if moment.tzinfo is not None else None
+
+
+async def _read_at_most(response: aiohttp.ClientResponse, limit: int) -> tuple[bytes, bool]:
+    """The body and True, or its first bytes and False when it is longer than `limit`; never
+    more than `limit` bytes are read (the connection is then closed, not drained)."""
+    declared = response.content_length
+    if declared is not None and declared > limit and "Content-Encoding" not in response.headers:
+        return b"", False
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(_CHUNK):
+        size += len(chunk)
+        if size > limit:
+            return b"".join(chunks), False
+        chunks.append(chunk)
+    return b"".join(chunks), True
+
+
+def _int_or_text(digits: str) -> int | str:
+    try:
+        return int(digits)
+    except ValueError:  # past Python's 4,300-digit limit: kept as the text it was
+        return digits
+
+
+def decode_json(body: bytes) -> Any:
+    """The JSON of an answer, one bad value costing no more than itself: an invalid UTF-8 byte
+    inside a string becomes a lone surrogate (`surrogateescape`), which `parsing` replaces or
+    skips with its item; an integer too long for Python stays text. ValueError when the
+    document itself cannot be read, RecursionError when it nests past the reader's depth."""
+    text = body.decode(json.detect_encoding(body), "surrogateescape")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise
+    except ValueError:  # an integer past the digit limit; rare, so read again only then
+        return json.loads(text, parse_int=_int_or_text)
 
 
 def _detail(body: object) -> str:
@@ -83,6 +126,7 @@ class LlamaCloudClient:
         on_response: Callable[[str, int | None, float], None] | None = None,
         rng: random.Random | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        max_page_bytes: int = MAX_PAGE_BYTES,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._headers = {
@@ -94,6 +138,7 @@ class LlamaCloudClient:
         # Shared by every scope; `spending` marks what each request is for.
         self.budget = budget or RequestBudget(max_requests_per_second)
         self.max_retries = max_retries
+        self.max_page_bytes = max_page_bytes
         self.backoff = backoff
         self.organization_id = organization_id
         self.on_response = on_response
@@ -158,9 +203,12 @@ class LlamaCloudClient:
         try:
             async with self._client().get(self.base_url + path, params=query) as response:
                 status = response.status
-                body = await response.read()
                 retry_after = response.headers.get("Retry-After")
                 server_date = response.headers.get("Date")
+                body, complete = b"", True
+                if not is_retryable_status(status):  # asked again: its body is not needed
+                    limit = self.max_page_bytes if status < 300 else _ERROR_BODY_BYTES
+                    body, complete = await _read_at_most(response, limit)
         except TimeoutError:
             self._report(path, None, started)
             raise _Retry("timed out", None, None) from None
@@ -172,9 +220,19 @@ class LlamaCloudClient:
         if is_retryable_status(status):
             wait = parse_retry_after(retry_after, datetime.now(UTC))
             raise _Retry(f"HTTP {status}", status, wait)
+        if not complete and status < 300:
+            # Not asked again: the same request would bring the same answer. The next cycle
+            # asks anew (its listing may have shrunk).
+            raise ApiError(
+                f"GET {path}: the answer is larger than {self.max_page_bytes} bytes: raise "
+                "llamacloud.max_page_bytes (or, for a paged listing, lower polling.page_size)",
+                path=path,
+                status=status,
+                retryable=False,
+            )
         try:
-            decoded = json.loads(body) if body else None
-        except (ValueError, UnicodeDecodeError):
+            decoded = decode_json(body) if body and complete else None
+        except (ValueError, RecursionError):
             if status < 300:
                 raise _Retry("unreadable JSON body", status, None) from None
             decoded = None

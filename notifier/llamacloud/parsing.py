@@ -1,10 +1,18 @@
 """API items -> `Job`s, tolerantly: one bad item is skipped with a warning, never the page.
 
 Pure (no I/O). Unknown fields stay in `Job.raw`; unknown statuses are kept as they are.
+
+Text no store can hold costs only its item. A lone surrogate (JSON `"\\ud800"`, or an invalid
+UTF-8 byte, which the client decodes as one) in the id or the status skips the item by name:
+a changed id could never be re-read by `job_ids`. Anywhere else, in values and keys alike, it
+becomes U+FFFD, and a number no JSON reader takes (`1e400`, `NaN`) becomes null, so that the
+event's JSON, the SQLite row and every payload can always be written.
 """
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -16,6 +24,10 @@ _ID_PREVIEW = 100
 # Real ids are 36-40 characters. A job must be re-readable through the `job_ids` filter; an id
 # long enough to overflow the request line would fail that refresh every cycle, so it is bad.
 MAX_ID_LENGTH = 256
+# Real items nest a few levels; the event and batch payloads add some, and every JSON writer
+# has a depth limit. Deeper is junk, skipped rather than failing a commit or a delivery.
+MAX_DEPTH = 64
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class Logger(Protocol):
@@ -33,6 +45,32 @@ def _text(value: object) -> str | None:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
     return None
+
+
+class _TooDeep(Exception):
+    pass
+
+
+def _clean(value: Any, depth: int = 0) -> Any:
+    """A copy with lone surrogates replaced (U+FFFD) and non-finite numbers nulled."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value) if _LONE_SURROGATE.search(value) else value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict | list) and depth >= MAX_DEPTH:
+        raise _TooDeep
+    if isinstance(value, dict):
+        return {_clean(k): _clean(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v, depth + 1) for v in value]
+    return value
+
+
+def printable(text: str) -> str:
+    """Text safe to log or store: a lone surrogate shown as its escape (`\\ud800`)."""
+    if not _LONE_SURROGATE.search(text):
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _nested(item: Mapping[str, Any], outer: str, inner: str) -> object:
@@ -79,31 +117,46 @@ def _job(source: str, item: Mapping[str, Any]) -> Job:
     return Job(source=source, job_id=item["id"], status=item["status"], raw=item, **fields)
 
 
+_NOT_TEXT = "is not valid text (a lone surrogate or an invalid UTF-8 byte)"
+
+
+def _unreadable(item: dict[str, Any]) -> str | None:
+    """Why the item cannot be a Job, or None."""
+    raw_id, status = item.get("id"), item.get("status")
+    if not isinstance(raw_id, str) or not raw_id.strip():
+        return "no string id"
+    if len(raw_id) > MAX_ID_LENGTH:
+        return f"id longer than {MAX_ID_LENGTH} characters"
+    if _LONE_SURROGATE.search(raw_id):
+        return f"id {_NOT_TEXT}"
+    if not isinstance(status, str) or not status:
+        return "no string status"
+    if _LONE_SURROGATE.search(status):
+        return f"status {_NOT_TEXT}"
+    return None
+
+
 def parse_items(source: str, items: object, log: Logger | None = None) -> list[Job]:
     """Every readable item as a Job; unreadable ones skipped with a warning that names them."""
     if not isinstance(items, list):
         raise MalformedResponse(f"{source}: expected a list of items")
     jobs: list[Job] = []
     for position, item in enumerate(items):
-        reason = None
         item_id = None
         if not isinstance(item, dict):
-            reason = f"item is a {type(item).__name__}, not an object"
+            reason: str | None = f"item is a {type(item).__name__}, not an object"
         else:
             raw_id = item.get("id")
-            item_id = raw_id[:_ID_PREVIEW] if isinstance(raw_id, str) else None
-            if not isinstance(raw_id, str) or not raw_id.strip():
-                reason = "no string id"
-            elif len(raw_id) > MAX_ID_LENGTH:
-                reason = f"id longer than {MAX_ID_LENGTH} characters"
-            elif not isinstance(item.get("status"), str) or not item["status"]:
-                reason = "no string status"
+            item_id = printable(raw_id[:_ID_PREVIEW]) if isinstance(raw_id, str) else None
+            reason = _unreadable(item)
         if reason is None:
             try:
-                jobs.append(_job(source, item))
+                jobs.append(_job(source, _clean(item)))
                 continue
+            except _TooDeep:
+                reason = f"nested deeper than {MAX_DEPTH} levels"
             except (TypeError, ValueError, KeyError) as exc:  # pragma: no cover - defensive
-                reason = f"{type(exc).__name__}: {exc}"
+                reason = printable(f"{type(exc).__name__}: {exc}")
         if log is not None:
             log.warning(
                 "skipped_item", source=source, item_id=item_id, position=position, reason=reason
@@ -120,6 +173,9 @@ def parse_page(
     if not isinstance(body, dict) or not isinstance(body.get("items"), list):
         raise MalformedResponse(f"{source}: expected an object with an `items` list")
     token = body.get("next_page_token")
+    if isinstance(token, str) and _LONE_SURROGATE.search(token):
+        # Sent back as is it cannot be; changed, it would name another page.
+        raise MalformedResponse(f"{source}: the next_page_token is not valid text")
     return parse_items(source, body["items"], log), token if isinstance(
         token, str
     ) and token else None

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from urllib.parse import quote
 
 from notifier.core.models import Job
@@ -14,7 +17,20 @@ from notifier.llamacloud.parsing import Logger, MalformedResponse, parse_page
 V2_PATHS = {s.value: ENDPOINTS[s] for s in (SourceType.EXTRACT_V2, SourceType.PARSE_V2)}
 V1_PATHS = {s.value: ENDPOINTS[s] for s in (SourceType.EXTRACTION_V1, SourceType.EXTRACT_RUNS_V1)}
 MAX_QUERY_BYTES = 7000  # the request line stays under 8 KB with the path and host
-_MAX_PAGES = 100_000
+# A listing still paging here is cut and its cycle fails (the watermark stays): no answer
+# can be taken as complete past it. The poller sizes the cap from its lookback window
+# (`max_pages_for`); this default is only for callers that give none.
+DEFAULT_MAX_PAGES = 100_000
+# Far more jobs than any one scope creates: 10 a second for the whole lookback window.
+PLAUSIBLE_JOBS_PER_SECOND = 10.0
+_MIN_MAX_PAGES = 1000
+
+
+def max_pages_for(lookback: timedelta, page_size: int) -> int:
+    """The most pages a listing of one lookback window may take before it is cut as endless:
+    the window full at `PLAUSIBLE_JOBS_PER_SECOND`, and never fewer than 1,000."""
+    jobs = lookback.total_seconds() * PLAUSIBLE_JOBS_PER_SECOND
+    return max(_MIN_MAX_PAGES, math.ceil(jobs / max(page_size, 1)))
 
 
 async def list_v2(
@@ -29,13 +45,17 @@ async def list_v2(
     job_ids_repeated: bool = True,
     configuration_id: str | None = None,
     page_size: int = 100,
+    max_pages: int | None = None,
     log: Logger | None = None,
 ) -> AsyncIterator[list[Job]]:
     """Each page's jobs, following `next_page_token` until the last page.
 
     `job_ids` go as one key per id, as LlamaCloud's SDK sends them, or as one comma-separated
-    value (`job_ids_repeated=False`).
+    value (`job_ids_repeated=False`). A listing that repeats a page token, or still names a
+    next page after `max_pages` (default `DEFAULT_MAX_PAGES`), raises MalformedResponse: its
+    cycle fails rather than taking a cut listing for a complete one.
     """
+    cap = DEFAULT_MAX_PAGES if max_pages is None else max_pages
     base: list[tuple[str, str]] = [("page_size", str(page_size))]
     for key, value in (
         ("project_id", project_id),
@@ -53,7 +73,7 @@ async def list_v2(
         base.append(("job_ids", ",".join(job_ids)))
     token: str | None = None
     seen_tokens: set[str] = set()
-    for _ in range(_MAX_PAGES):
+    for pages in itertools.count(1):
         params = base if token is None else [*base, ("page_token", token)]
         body = await client.get_json(V2_PATHS[source], params)
         jobs, token = parse_page(source, body, log)
@@ -63,6 +83,13 @@ async def list_v2(
         if token in seen_tokens:
             raise MalformedResponse(f"{source}: the API repeated a page token")
         seen_tokens.add(token)
+        if pages >= cap:
+            if log is not None:
+                log.warning("listing_cut", source=source, pages=pages, max_pages=cap)
+            raise MalformedResponse(
+                f"{source}: the listing did not end after {pages} pages (the cap); the cycle "
+                "fails and its watermark stays"
+            )
 
 
 def id_batches(job_ids: Sequence[str], batch_size: int) -> list[list[str]]:
@@ -139,6 +166,7 @@ async def iter_v2_by_ids(
     project_id: str | None,
     encoding: JobIdsEncoding | None = None,
     batch_size: int = 100,
+    max_pages: int | None = None,
     log: Logger | None = None,
 ) -> AsyncIterator[list[Job]]:
     """The current state of these jobs through the `job_ids` filter, a page at a time."""
@@ -152,6 +180,7 @@ async def iter_v2_by_ids(
             job_ids=batch,
             job_ids_repeated=repeated,
             page_size=min(100, max(len(batch), 1)),
+            max_pages=max_pages,
             log=log,
         )
 

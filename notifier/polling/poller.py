@@ -60,6 +60,7 @@ class PollOptions:
     initial_sync: str = "baseline"
     page_size: int = 100
     job_ids_batch: int = 100
+    probe_when_idle: bool = True  # False with polling.active_interval: idle cycles stay cheap
 
 
 # A probe listing goes only when the budget holds this many tokens with nobody waiting: at
@@ -213,7 +214,11 @@ class Poller:
             )
             low = format_ts(now - self.options.lookback)
             listed = list(plan.by_status)
-            if plan.probe is not None and self.client.budget.available() >= PROBE_RESERVE:
+            # An idle scope of an adaptive daemon only discovers: its cycles must stay cheap,
+            # and a re-run there is found by the sweep or a native webhook.
+            probing = bool(cycle.active) or self.options.probe_when_idle
+            room = self.client.budget.available() >= PROBE_RESERVE
+            if plan.probe is not None and probing and room:
                 listed.append(plan.probe)
                 self._probe_turns[target.key] = turn + 1
             for status in listed:

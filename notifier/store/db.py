@@ -21,10 +21,10 @@ import sqlite_utils
 from notifier.core.models import Event, Route, SnapshotRow
 from notifier.core.statuses import is_terminal
 from notifier.store.codec import event_from_json, event_to_json
-from notifier.store.connection import StoreError, open_connection, transaction
+from notifier.store.connection import StoreError, open_store, transaction
 from notifier.store.mutes import Mutes
 from notifier.store.outbox import Outbox
-from notifier.store.schema import migrate, schema_version
+from notifier.store.schema import MIGRATIONS, migrate, schema_version
 from notifier.store.sweeps import Sweeps
 
 _IN_CHUNK = 500
@@ -93,9 +93,9 @@ class Store:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         try:
-            self.conn = open_connection(path)
+            # A missing file is created; one that is not a store of ours is UnusableStore.
+            self.conn = open_store(path, prepare=migrate, known_version=len(MIGRATIONS))
             self.db = sqlite_utils.Database(self.conn)
-            migrate(self.conn)
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open the store at {self.path}: {exc}") from exc
         self.outbox = Outbox(self.db)

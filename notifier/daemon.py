@@ -6,14 +6,14 @@ What is built from the settings is built in `assemble`; this module starts, runs
 from __future__ import annotations
 
 import asyncio
+import functools
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import structlog
-from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from notifier.assemble import (
@@ -27,22 +27,20 @@ from notifier.assemble import (
     sweep_options,
 )
 from notifier.config.models import Settings
-from notifier.core.audit import NativeAudit, Verdict
-from notifier.core.hints import Hint
-from notifier.core.models import Event
 from notifier.core.queueing import muted_by
 from notifier.core.timestamps import format_ts
 from notifier.delivery import OutboxWorker
 from notifier.llamacloud.budget import RequestBudget
 from notifier.llamacloud.client import LlamaCloudClient
 from notifier.polling.cycle import CycleResult
-from notifier.polling.hints import Hinter
 from notifier.polling.poller import V2_SOURCES, Poller, PollTarget
 from notifier.polling.sweep import Sweeper
-from notifier.status.hooks import NativeHooks
-from notifier.status.http import create_app, start_server
+from notifier.push import PushPath
+from notifier.status.http import create_app
 from notifier.status.metrics import Metrics
 from notifier.status.page import BaselineInfo, LiveView
+from notifier.status.server import Served, start_server
+from notifier.store.connection import StoreError, is_corruption
 from notifier.store.db import Store
 from notifier.store.lock import StoreLock
 
@@ -87,6 +85,7 @@ class Daemon:
             max_requests_per_second=api.max_requests_per_second,
             max_retries=api.max_retries,
             organization_id=api.organization_id,
+            max_page_bytes=api.max_page_bytes,
             on_response=self.metrics.api_response,
             budget=RequestBudget(
                 api.max_requests_per_second, sweep_share=settings.polling.sweep_share
@@ -105,6 +104,7 @@ class Daemon:
             on_outcome=self.metrics.delivery,
             rates=channel_rates(settings),
             mute_check=self.muted,
+            on_store_error=self._store_error,
         )
         self.poller = Poller(
             self.client,
@@ -120,72 +120,57 @@ class Daemon:
             if target.source in V2_SOURCES
         ]
         self.last_cycle_requests: dict[str, int] = {}
-        self.hinter = Hinter(
+        self.push = PushPath(
             self.poller,
             self.store,
             self.targets,
+            self.metrics,
+            pushed={s.name or s.type.value for s in settings.sources if s.native_webhooks},
             start_cycle=self._cycle_now,
-            on_result=self._hint_result,
+            next_run=self._next_run,
         )
-        self.audit = NativeAudit()
-        self._pushed = {s.name or s.type.value for s in settings.sources if s.native_webhooks}
         self._scheduler: AsyncIOScheduler | None = None
         self._interval_of: dict[str, float] = {}
         self._spawned: set[asyncio.Task[object]] = set()
+        self.fatal: BaseException | None = None
+        self._stop: asyncio.Event | None = None
 
-    # -- native webhooks ------------------------------------------------------------------
+    # -- a damaged store ends the daemon ----------------------------------------------------
 
-    def hooks(self) -> NativeHooks | None:
-        """The webhook endpoint's settings and callbacks, when native_webhooks is on."""
-        native = self.settings.native_webhooks
-        if not native.enabled:
-            return None
-        return NativeHooks(
-            path=native.path,
-            secret=native.secret.get_secret_value() if native.secret else None,
-            token=native.token.get_secret_value() if native.token else None,
-            offer=self._offer_hint,
-            count=self._count_hook,
+    def _store_error(self, error: BaseException) -> None:
+        """A damaged file (SQLITE_CORRUPT, SQLITE_NOTADB) is fatal: logged once, the daemon
+        stops and `run` exits 1, so the supervisor restarts it and alerts fire."""
+        if not is_corruption(error) or self.fatal is not None:
+            return
+        self.fatal = error
+        log.error(
+            "store_damaged",
+            path=str(self.settings.store.path),
+            error=str(error),
+            fix="stop the daemon; recover the file with sqlite3's .recover (docs/reliability.md)",
         )
+        if self._stop is not None:
+            self._stop.set()
 
-    def _offer_hint(self, hint: Hint) -> bool:
-        if hint.job_id is not None:
-            self._report(self.audit.hint(hint.job_id, time.time()))
-        return self.hinter.offer(hint)
+    async def _supervised(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
+        """A background loop (a sweep, the hints) that survives its own bugs: logged, then
+        started again; a damaged store stops the daemon instead."""
+        while self.fatal is None:
+            try:
+                await run()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._store_error(exc)
+                log.error("task_failed", task=name, error=f"{type(exc).__name__}: {exc}")
+                await asyncio.sleep(5)
 
-    def _count_hook(self, family: str, outcome: str) -> None:
-        self.metrics.hook_requests.labels(outcome).inc()
-        if outcome == "rejected":
-            self._report(self.audit.rejected(family, time.time()))
-
-    def _report(self, verdict: Verdict | None) -> None:
-        if verdict is not None:
-            self.metrics.native_webhooks.labels(verdict.source, verdict.outcome.value).inc()
-
-    def _audit(self, target: PollTarget, events: list[Event], polled_at: float | None) -> None:
-        now = time.time()
-        for event in events:
-            if event.type != "job.status_changed" or event.from_status is None:
-                continue
-            self._report(
-                self.audit.detected(
-                    target.name,
-                    event.job_id,
-                    now,
-                    expected=target.name in self._pushed,
-                    polled_at=polled_at,
-                )
-            )
-
-    def _hint_result(self, target: PollTarget, result: CycleResult, _received: float) -> None:
-        self.metrics.hint_rereads.labels(target.name).inc(result.requests)
-        job = self._scheduler.get_job(target.key) if self._scheduler is not None else None
-        next_run = getattr(job, "next_run_time", None)
-        self._audit(target, result.events, next_run.timestamp() if next_run else None)
-
-    def audit_tick(self) -> None:
-        for verdict in self.audit.expire(time.time()):
-            self._report(verdict)
+    def _next_run(self, key: str) -> float | None:
+        """When the scheduler runs this scope's next cycle (Unix time), if it is running."""
+        job = self._scheduler.get_job(key) if self._scheduler is not None else None
+        moment = getattr(job, "next_run_time", None)
+        return moment.timestamp() if moment is not None else None
 
     def _cycle_now(self, target: PollTarget) -> None:
         """A hint without a usable id: this source's cycle now (the poller serializes)."""
@@ -202,7 +187,8 @@ class Daemon:
                 for key, p in self.poller.baselines.items()
             },
             cycle_requests=dict(self.last_cycle_requests),
-            native_summary=self.audit.summary(),
+            fatal=None if self.fatal is None else "the store is damaged: stopping",
+            native_summary=self.push.audit.summary(),
             shares={
                 t.key: {
                     spend.name.lower(): share
@@ -228,6 +214,7 @@ class Daemon:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # one bad cycle must not stop the daemon
+            self._store_error(exc)
             self.metrics.cycle(target.name, False, time.perf_counter() - started, [])
             log.warning("poll_failed", source=target.key, error=f"{type(exc).__name__}: {exc}")
             return None
@@ -238,7 +225,7 @@ class Daemon:
             target.name, True, time.perf_counter() - started, result.events, result.requests
         )
         self.last_cycle_requests[target.key] = result.requests
-        self._audit(target, result.events, None)
+        self.push.detected(target, result.events, None)
         self._adapt(target)
         log.debug(
             "polled",
@@ -281,10 +268,13 @@ class Daemon:
         """Every target once, then every due delivery once (`notifier once`)."""
         try:
             results = [await self.poll_target(target) for target in self.targets]
-            await self.worker.drain()
-            return results
+            if self.fatal is None:
+                await self.worker.drain()
         finally:
             await self.close()
+        if self.fatal is not None:
+            raise StoreError(f"the store {self.settings.store.path} is damaged ({self.fatal})")
+        return results
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll on schedule and deliver until `stop` is set, then shut down cleanly."""
@@ -302,7 +292,7 @@ class Daemon:
                 next_run_time=self.clock(),
                 misfire_grace_time=None,
             )
-        scheduler.add_job(self.audit_tick, "interval", seconds=5, id="audit", coalesce=True)
+        scheduler.add_job(self.push.tick, "interval", seconds=5, id="audit", coalesce=True)
         scheduler.add_job(
             self.prune,
             "interval",
@@ -312,8 +302,8 @@ class Daemon:
             coalesce=True,
             next_run_time=self.clock() + timedelta(minutes=1),
         )
-        runner: web.AppRunner | None = None
-        http = self.settings.http
+        runner: Served | None = None
+        http, native = self.settings.http, self.settings.native_webhooks
         if http.enabled:
             app = create_app(
                 self.store,
@@ -323,18 +313,25 @@ class Daemon:
                 metrics=self.metrics,
                 token=http.token.get_secret_value() if http.token else None,
                 live=self.live,
-                hooks=self.hooks(),
+                hooks=self.push.hooks(
+                    native.path,
+                    native.secret.get_secret_value() if native.secret else None,
+                    native.token.get_secret_value() if native.token else None,
+                ),
             )
             runner = await start_server(app, http.host, http.port)
             log.info("http_listening", listen=http.listen)
         self.worker.start()
         scheduler.start()
+        self._stop = stop
         sweeps_stop = asyncio.Event()
-        sweeps = [
-            asyncio.create_task(s.run(sweeps_stop), name=f"sweep:{s.target.key}")
-            for s in self.sweepers
+        loops: list[tuple[str, Callable[[], Awaitable[None]]]] = [
+            (f"sweep:{s.target.key}", functools.partial(s.run, sweeps_stop)) for s in self.sweepers
         ]
-        sweeps.append(asyncio.create_task(self.hinter.run(sweeps_stop), name="hints"))
+        loops.append(("hints", functools.partial(self.push.hinter.run, sweeps_stop)))
+        sweeps = [
+            asyncio.create_task(self._supervised(name, run), name=name) for name, run in loops
+        ]
         log.info("started", sources=[t.key for t in self.targets], channels=list(self.channels))
         try:
             await stop.wait()
@@ -357,6 +354,11 @@ class Daemon:
                 await runner.cleanup()
             await self.close()
             log.info("stopped")
+        if self.fatal is not None:
+            raise StoreError(
+                f"the store {self.settings.store.path} is damaged ({self.fatal}); stopped. "
+                "Recover it with sqlite3's .recover (see docs/reliability.md)"
+            )
 
     async def close(self) -> None:
         await self.client.close()

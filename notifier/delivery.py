@@ -45,6 +45,7 @@ class OutboxWorker:
         on_outcome: Callable[[Outcome], None] | None = None,
         rates: Mapping[str, float | None] | None = None,
         mute_check: Callable[[str, str, datetime], str | None] | None = None,
+        on_store_error: Callable[[sqlite3.Error], None] | None = None,
         # mute_check(rule, channel, now): why a due row is held back now, or None to send it
         # (the daemon answers with `core.queueing.muted_by`).
     ) -> None:
@@ -56,6 +57,7 @@ class OutboxWorker:
         self.rng = rng or random.Random()  # noqa: S311 -- jitter, not cryptography
         self.on_outcome = on_outcome
         self.mute_check = mute_check
+        self.on_store_error = on_store_error  # the daemon stops on a damaged file
         self.limiters = {
             name: RateLimiter(rate) for name, rate in (rates or {}).items() if rate is not None
         }
@@ -124,6 +126,8 @@ class OutboxWorker:
             except sqlite3.Error as exc:
                 # A read-only or full disk: rows stay pending; try again shortly.
                 log.error("outbox_store_error", channel=name, error=str(exc))
+                if self.on_store_error is not None:
+                    self.on_store_error(exc)
                 idle = _IDLE_POLL
             except Exception as exc:  # a bug must not end this channel's deliveries for good
                 log.error(

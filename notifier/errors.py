@@ -15,7 +15,7 @@ exit codes (0 ok, 1 failure, 2 configuration or usage error). No message carries
     │                                             without its database): one line naming it
     │                                             and `run --fresh-store`             -> exit 1
     ├── AlreadyRunning       store.lock           another daemon holds the store     -> exit 1
-    ├── ListenError          status.http          http.listen cannot be bound        -> exit 1
+    ├── ListenError          status.server          http.listen cannot be bound        -> exit 1
     ├── CannotListen         simulator            `simulate --port` cannot be bound  -> exit 1
     ├── ApiError             llamacloud.client    a LlamaCloud request failed for good (an
     │                                             answer past llamacloud.max_page_bytes

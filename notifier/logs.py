@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-from collections.abc import Iterable, MutableMapping
+import time
+from collections.abc import Callable, Iterable, MutableMapping
 from typing import Any, TextIO
 
 import structlog
+from aiohttp.http_exceptions import HttpProcessingError
 
 from notifier.secrets import redact, register_secrets
 
@@ -57,6 +59,38 @@ def redact_processor(
     return {key: _redact_value(value) for key, value in event_dict.items()}
 
 
+class BadRequestFilter(logging.Filter):
+    """aiohttp logs a malformed request as an error with a traceback quoting the client's
+    bytes: anyone could fill the log with it. One warning line instead, naming the error's
+    kind and the client, at most once per `every` seconds (with a count of the rest)."""
+
+    def __init__(self, every: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.every = every
+        self.clock = clock
+        self._last = -every
+        self._skipped = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not str(record.msg).startswith("Error handling request"):
+            return True
+        error = record.exc_info[1] if record.exc_info else None
+        if not isinstance(error, HttpProcessingError):
+            return True  # a bug of ours in a handler: its traceback is worth reading
+        now = self.clock()
+        if now - self._last < self.every:
+            self._skipped += 1
+            return False
+        kind = type(error).__name__
+        peer = str(record.args[0]) if isinstance(record.args, tuple) and record.args else "?"
+        record.msg = "bad_http_request kind=%s client=%s (%d more since the last line)"
+        record.args = (kind, peer[:64], self._skipped)
+        record.exc_info = record.exc_text = None
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        self._last, self._skipped = now, 0
+        return True
+
+
 def configure_logging(
     level: str = "info",
     fmt: str = "auto",
@@ -103,3 +137,6 @@ def configure_logging(
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(max(numeric, logging.WARNING))
+    server = logging.getLogger("aiohttp.server")
+    server.filters[:] = [f for f in server.filters if not isinstance(f, BadRequestFilter)]
+    server.addFilter(BadRequestFilter())

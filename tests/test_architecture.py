@@ -27,8 +27,9 @@ ALLOWED: dict[str, set[str]] = {
     "delivery": LEAVES | {"channels", "store"},
     "status": LEAVES | {"store", "llamacloud"},
     "assemble": LEAVES | {"config", "channels", "polling"},
+    "push": LEAVES | {"polling", "status", "store"},
     "daemon": LEAVES
-    | {"assemble", "config", "polling", "delivery", "status", "llamacloud"}
+    | {"assemble", "config", "polling", "push", "delivery", "status", "llamacloud"}
     | {"store", "channels"},
     "demo": LEAVES | {"assemble", "config", "daemon", "channels", "simulator"},
     "cli": LEAVES

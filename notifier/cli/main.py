@@ -103,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from notifier.config.base import ConfigError
     from notifier.errors import UsageError
     from notifier.simulator import CannotListen
-    from notifier.status.http import ListenError
+    from notifier.status.server import ListenError
     from notifier.store.connection import StoreError
     from notifier.store.lock import AlreadyRunning
 

@@ -24,7 +24,13 @@ from notifier.core.statuses import STATUSES, SourceType, is_terminal
 from notifier.core.timestamps import format_ts, parse_ts
 from notifier.llamacloud.budget import Spend, spending
 from notifier.llamacloud.client import LlamaCloudClient
-from notifier.llamacloud.sources import JobIdsEncoding, iter_v2_by_ids, list_v1, list_v2
+from notifier.llamacloud.sources import (
+    JobIdsEncoding,
+    iter_v2_by_ids,
+    list_v1,
+    list_v2,
+    max_pages_for,
+)
 from notifier.polling.cycle import Cycle, CycleResult
 from notifier.store.db import Store
 
@@ -88,6 +94,9 @@ class Poller:
         self.clock = clock
         self.on_queued = on_queued
         self.job_ids_encoding = JobIdsEncoding()
+        # A listing still paging past this is an error, not a complete one (sized from the
+        # lookback window, not a constant).
+        self.max_pages = max_pages_for(options.lookback, options.page_size)
         self.baselines: dict[str, BaselineProgress] = {}  # by target key, while they run
         self._probe_turns: dict[str, int] = {}
         # One writer per scope: a cycle and a hint's re-read of the same scope never overlap,
@@ -117,6 +126,7 @@ class Poller:
                     project_id=target.project_id,
                     encoding=self.job_ids_encoding,
                     batch_size=self.options.job_ids_batch,
+                    max_pages=self.max_pages,
                     log=log,
                 ):
                     cycle.add(page)
@@ -132,6 +142,21 @@ class Poller:
             return await self._poll(target)
 
     async def _poll(self, target: PollTarget) -> CycleResult:
+        try:
+            return await self._cycle(target)
+        except Exception as exc:
+            try:
+                self.store.record_poll_failure(
+                    name=target.name,
+                    scope=target.scope,
+                    now=format_ts(self.clock()),
+                    error=str(exc),
+                )
+            except Exception as also:  # a store that cannot record it must not hide `exc`
+                log.error("poll_failure_not_recorded", source=target.key, error=str(also))
+            raise
+
+    async def _cycle(self, target: PollTarget) -> CycleResult:
         started = self.clock()
         requests_before = self.client.requests_sent
         v2 = target.source in V2_SOURCES
@@ -149,18 +174,12 @@ class Poller:
             cycle.progress = self.baselines.setdefault(
                 target.key, BaselineProgress(started, self.options.lookback)
             )
-        try:
-            with spending(Spend.BASELINE if baseline else Spend.CYCLE, target.key):
-                if v2:
-                    await self._fetch_v2(cycle, state.watermark, started)
-                else:
-                    cycle.add(await self._fetch_v1(target))
-            result = cycle.finish()
-        except Exception as exc:
-            self.store.record_poll_failure(
-                name=target.name, scope=target.scope, now=format_ts(self.clock()), error=str(exc)
-            )
-            raise
+        with spending(Spend.BASELINE if baseline else Spend.CYCLE, target.key):
+            if v2:
+                await self._fetch_v2(cycle, state.watermark, started)
+            else:
+                cycle.add(await self._fetch_v1(target))
+        result = cycle.finish()
         self.baselines.pop(target.key, None)
         result.requests = self.client.requests_sent - requests_before
         if not cycle.notify_new:
@@ -234,6 +253,7 @@ class Poller:
             project_id=target.project_id,
             encoding=self.job_ids_encoding,
             batch_size=self.options.job_ids_batch,
+            max_pages=self.max_pages,
             log=log,
         ):
             cycle.add(page, fresher=False)
@@ -255,6 +275,7 @@ class Poller:
             status=status,
             configuration_id=target.configuration_id,
             page_size=self.options.page_size,
+            max_pages=self.max_pages,
             log=log,
         )
 

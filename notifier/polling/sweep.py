@@ -29,7 +29,7 @@ from notifier.core.timestamps import format_ts, parse_ts
 from notifier.llamacloud.budget import Spend, spending
 from notifier.llamacloud.client import ApiError, LlamaCloudClient
 from notifier.llamacloud.parsing import MalformedResponse
-from notifier.llamacloud.sources import list_v2
+from notifier.llamacloud.sources import list_v2, max_pages_for
 from notifier.polling.poller import PollTarget
 from notifier.store.db import Store
 from notifier.store.sweeps import SweepPosition
@@ -145,6 +145,7 @@ class Sweeper:
                 created_at_on_or_before=format_ts(high),
                 configuration_id=self.target.configuration_id,
                 page_size=self.options.page_size,
+                max_pages=max_pages_for(self.options.lookback, self.options.page_size),
                 log=self.log,
             ):
                 pages += 1

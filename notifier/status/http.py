@@ -27,10 +27,6 @@ from notifier.store.outbox import Delivery
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-class ListenError(Exception):
-    """The status server cannot take its address (in use, or not this host's)."""
-
-
 def delivery_json(delivery: Delivery) -> dict[str, Any]:
     return {
         "id": delivery.id,
@@ -48,6 +44,18 @@ def delivery_json(delivery: Delivery) -> dict[str, Any]:
         "last_status": delivery.last_status,
         "last_error": redact(delivery.last_error) if delivery.last_error else None,
     }
+
+
+# What one answer of the JSON API may hold (the stored events it is made of): events that
+# carry megabytes each would otherwise let a few concurrent requests take gigabytes.
+MAX_ANSWER_BYTES = 4 << 20
+
+
+def _bounded(records: list[dict[str, Any]], truncated: bool) -> web.Response:
+    """A JSON list; cut short (fewer than `limit`) when the answer reached its size bound,
+    as `X-Notifier-Truncated: true` says: ask again with `since` or a smaller `limit`."""
+    headers = {"X-Notifier-Truncated": "true"} if truncated else None
+    return web.json_response(records, headers=headers)
 
 
 def _limit(request: web.Request, default: int = 100) -> int:
@@ -92,6 +100,8 @@ def create_app(
 
     async def readyz(_: web.Request) -> web.Response:
         view = now_live()
+        if view.fatal:  # the store is damaged: no answer from it can be trusted now
+            return web.json_response({"status": "unready", "store": view.fatal}, status=503)
         late = readiness(store, target_keys, clock(), 3 * interval, view.baselines)
         baselines = {
             key: {
@@ -126,17 +136,21 @@ def create_app(
             status=query.get("status"),
             since=since,
             limit=_limit(request),
+            max_bytes=MAX_ANSWER_BYTES,
         )
-        return web.json_response([event_record(e) for e in events])
+        return _bounded([event_record(e) for e in events], store.truncated)
 
     async def api_deliveries(request: web.Request) -> web.Response:
         state = request.query.get("state")
         if state not in (None, "pending", "failed", "dead", "delivered", "muted", "suppressed"):
             raise web.HTTPBadRequest(text="state must be pending, failed, dead or delivered")
         found = store.outbox.list_deliveries(
-            state=state, channel=request.query.get("channel"), limit=_limit(request)
+            state=state,
+            channel=request.query.get("channel"),
+            limit=_limit(request),
+            max_bytes=MAX_ANSWER_BYTES,
         )
-        return web.json_response([delivery_json(d) for d in found])
+        return _bounded([delivery_json(d) for d in found], store.outbox.truncated)
 
     async def api_sources(_: web.Request) -> web.Response:
         sweeps = {(p.name, p.scope): p for p in store.sweeps.positions()}
@@ -193,15 +207,3 @@ def create_app(
     if hooks is not None:  # off (404) unless native_webhooks has a secret or a token
         app.router.add_post(hooks.path, hook_handler(hooks))
     return app
-
-
-async def start_server(app: web.Application, host: str, port: int) -> web.AppRunner:
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, host, port).start()
-    except OSError as exc:
-        await runner.cleanup()
-        reason = exc.strerror or str(exc)
-        raise ListenError(f"http.listen {host}:{port}: cannot listen there ({reason})") from None
-    return runner

@@ -46,6 +46,7 @@ class LiveView:
     cycle_requests: Mapping[str, int] = field(default_factory=dict)
     shares: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     native_summary: str | None = None  # the audit of LlamaCloud's own webhooks
+    fatal: str | None = None  # why the daemon is stopping (a damaged store)
 
 
 def label_of(name: str, scope: str) -> str:
@@ -58,6 +59,8 @@ def readiness(
     now: datetime,
     max_age: timedelta,
     baselines: Mapping[str, BaselineInfo] | None = None,
+    *,
+    fatal: str | None = None,
 ) -> dict[str, str]:
     """The scopes whose notifications are not current, and why.
 
@@ -66,7 +69,7 @@ def readiness(
     start only when it ends). Sweeps never count.
     """
     states = {(s.name, s.scope): s for s in store.source_states()}
-    late: dict[str, str] = {}
+    late: dict[str, str] = {"store": fatal} if fatal else {}
     for name, scope in target_keys:
         label = label_of(name, scope)
         state = states.get((name, scope))
@@ -136,7 +139,7 @@ def status_page(
 ) -> str:
     """Server-rendered HTML that refreshes itself; every value escaped and redacted."""
     live = live or LiveView()
-    late = readiness(store, target_keys, now, 3 * interval, live.baselines)
+    late = readiness(store, target_keys, now, 3 * interval, live.baselines, fatal=live.fatal)
     states = {(s.name, s.scope): s for s in store.source_states()}
     sources = []
     for name, scope in target_keys:

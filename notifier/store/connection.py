@@ -48,6 +48,24 @@ _SIDE_FILES = ("-wal", "-shm", "-journal")
 _SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26
 
 
+_CORRUPT, _NOTADB = 11, 26  # SQLITE_CORRUPT, SQLITE_NOTADB (extended codes keep them low)
+
+
+def is_corruption(error: BaseException) -> bool:
+    """Whether an error means the file is damaged: fatal, unlike a full or read-only disk.
+
+    Running on would fail every cycle and deliver nothing, for ever, without anyone being
+    told; exiting lets the supervisor restart the daemon and the alerts fire.
+    """
+    if not isinstance(error, sqlite3.DatabaseError):
+        return False
+    code = getattr(error, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return code & 0xFF in (_CORRUPT, _NOTADB)
+    text = str(error)
+    return "malformed" in text or "not a database" in text
+
+
 def open_store(
     path: Path | str, *, prepare: Callable[[sqlite3.Connection], None], known_version: int
 ) -> sqlite3.Connection:

@@ -98,6 +98,7 @@ class Store:
             self.db = sqlite_utils.Database(self.conn)
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open the store at {self.path}: {exc}") from exc
+        self.truncated = False  # whether the last bounded listing was cut short
         self.outbox = Outbox(self.db)
         self.mutes = Mutes(self.conn)
         self.sweeps = Sweeps(self.conn)
@@ -385,9 +386,12 @@ class Store:
         status: str | None = None,
         since: str | None = None,
         limit: int = 100,
+        max_bytes: int | None = None,
     ) -> list[Event]:
         """Recorded events, newest first, narrowed by the given filters (`status` in any case:
-        `--status failed` means FAILED)."""
+        `--status failed` means FAILED). With `max_bytes`, the list ends before the stored
+        events it holds pass that size (at least one is kept), and `truncated` says so."""
+        self.truncated = False
         where, args = ["1 = 1"], []
         for column, value in (("job_id", job_id), ("source", source)):
             if value is not None:
@@ -403,4 +407,12 @@ class Store:
             f"SELECT body FROM events WHERE {' AND '.join(where)} "
             "ORDER BY detected_at DESC, rowid DESC LIMIT ?"
         )
-        return [event_from_json(row["body"]) for row in self.db.query(sql, [*args, limit])]
+        events: list[Event] = []
+        size = 0
+        for row in self.db.query(sql, [*args, limit]):
+            size += len(row["body"])
+            if events and max_bytes is not None and size > max_bytes:
+                self.truncated = True
+                break
+            events.append(event_from_json(row["body"]))
+        return events

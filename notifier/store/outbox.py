@@ -47,6 +47,7 @@ class Outbox:
 
     def __init__(self, db: sqlite_utils.Database) -> None:
         self.db = db
+        self.truncated = False
         self.conn: sqlite3.Connection = db.conn
 
     def queue(
@@ -120,26 +121,39 @@ class Outbox:
         "o.accepted"
     )
 
-    def _deliveries(self, sql: str, params: Sequence[Any]) -> list[Delivery]:
-        """Rows of a query over `_DELIVERY_COLUMNS`, read by column name."""
-        return [
-            Delivery(
-                id=row["id"],
-                event=event_from_json(row["body"]),
-                channel=row["channel"],
-                rule=row["rule"],
-                state=OutboxState(row["state"]),
-                attempts=row["attempts"],
-                created_at=row["created_at"],
-                next_attempt_at=row["next_attempt_at"],
-                last_error=row["last_error"],
-                last_status=row["last_status"],
-                delivered_at=row["delivered_at"],
-                group_key=row["group_key"],
-                accepted=frozenset(row["accepted"].split(",")) if row["accepted"] else frozenset(),
-            )
-            for row in self.db.query(sql, params)
-        ]
+    def _deliveries(
+        self, sql: str, params: Sequence[Any], max_bytes: int | None = None
+    ) -> list[Delivery]:
+        """Rows of a query over `_DELIVERY_COLUMNS`, read by column name; with `max_bytes`,
+        ended before their events pass that size (at least one kept; `truncated` says so)."""
+        self.truncated = False
+        found: list[Delivery] = []
+        size = 0
+        for row in self.db.query(sql, params):
+            size += len(row["body"])
+            if found and max_bytes is not None and size > max_bytes:
+                self.truncated = True
+                break
+            found.append(self._delivery(row))
+        return found
+
+    @staticmethod
+    def _delivery(row: dict[str, Any]) -> Delivery:
+        return Delivery(
+            id=row["id"],
+            event=event_from_json(row["body"]),
+            channel=row["channel"],
+            rule=row["rule"],
+            state=OutboxState(row["state"]),
+            attempts=row["attempts"],
+            created_at=row["created_at"],
+            next_attempt_at=row["next_attempt_at"],
+            last_error=row["last_error"],
+            last_status=row["last_status"],
+            delivered_at=row["delivered_at"],
+            group_key=row["group_key"],
+            accepted=frozenset(row["accepted"].split(",")) if row["accepted"] else frozenset(),
+        )
 
     def due_deliveries(self, channel: str, now: str, limit: int) -> list[Delivery]:
         """Pending rows due now, oldest first, at most one per job.
@@ -218,7 +232,12 @@ class Outbox:
             )
 
     def list_deliveries(
-        self, *, state: str | None = None, channel: str | None = None, limit: int = 100
+        self,
+        *,
+        state: str | None = None,
+        channel: str | None = None,
+        limit: int = 100,
+        max_bytes: int | None = None,
     ) -> list[Delivery]:
         where, args = ["1 = 1"], []
         if state == "failed":
@@ -233,7 +252,7 @@ class Outbox:
             f"SELECT {self._DELIVERY_COLUMNS} FROM outbox o JOIN events e ON e.id = o.event_id "
             f"WHERE {' AND '.join(where)} ORDER BY o.id DESC LIMIT ?"
         )
-        return self._deliveries(sql, [*args, limit])
+        return self._deliveries(sql, [*args, limit], max_bytes)
 
     def requeue(
         self, *, now: str, delivery_id: int | None = None, channel: str | None = None

@@ -300,10 +300,13 @@ async def test_an_endless_listing_fails_its_cycle(
         (cut,) = [e for e in logs if e["event"] == "listing_cut"]
         assert cut["source"] == "extract_v2" and cut["pages"] == 30
 
-        # The poller's listings, at their default cap (made small here): the cycle fails.
-        monkeypatch.setattr("notifier.llamacloud.sources.DEFAULT_MAX_PAGES", 40)
+        # The poller's listings, at the cap it sizes from its lookback window (made small
+        # here): the cycle fails.
         store = Store(tmp_path / "n.db")
-        outcome, _ = await _cycle(_poller(client, store))
+        poller = _poller(client, store)
+        assert poller.max_pages == max_pages_for(poller.options.lookback, 100)
+        poller.max_pages = 40
+        outcome, _ = await _cycle(poller)
         assert isinstance(outcome, MalformedResponse), outcome
         state = store.source_state("extract_v2", "")
         assert state.watermark is None and "40 pages" in (state.last_error or "")

@@ -41,6 +41,11 @@ soak: $(STAMP)
 bench-scale: $(STAMP)
 	$(BIN)/python -m bench.scale --record
 
+# The push benchmark (bench/push.py): native webhooks beside polling, about 7 minutes; not in `make bench`.
+.PHONY: bench-push
+bench-push: $(STAMP)
+	$(BIN)/python -m bench.push --record
+
 constraints: $(STAMP)
 	$(BIN)/python deploy/constraints.py
 

@@ -17,9 +17,11 @@ finishing (COMPLETED 75 %, FAILED 20 %, CANCELLED 5 %), three new RUNNING jobs r
 them, one RUNNING -> THROTTLED and one THROTTLED -> RUNNING; parse_v2 one PENDING ->
 RUNNING, five finishing, four new RUNNING. So the number of unfinished jobs stays at its
 size. About every 30 s (every interval at 30 s) one of the new RUNNING jobs is replaced by a
-re-run: an old FAILED job of the bulk back to RUNNING or PENDING, which only a sweep (or a
-reconcile pass) can see, since its `created_at` is a day old; re-runs stop 1.5 sweep periods
-before the end so that a sweep can find the last one. A job is changed again only once the
+re-run: an old FAILED job of the bulk back to RUNNING or PENDING, which discovery from the
+watermark cannot list, since its `created_at` is hours or a day old (a sweep, a reconcile
+pass, or a status listing reaching that far back finds it); re-runs stop 1.5 sweep periods
+(3 intervals for the naive poller) before the end so that a sweep can find the last one.
+A job is changed again only once the
 poller under test reported its previous change (and never twice in one interval), so no
 change can hide behind another within one poll.
 
@@ -34,13 +36,22 @@ Measured per interval (2 s, 30 s) and poller:
   webhook at the bench's receiver (matched by job, to_status and change number), or the naive
   poller's detection; p50, p95, max, for re-runs and during sweeps separately;
 - `/readyz` every 0.5 s once both baselines are done: any answer but 200, and for how long;
-- CPU per cycle (`/proc/<pid>/stat`, after the baselines) and peak RSS (VmHWM);
+- CPU per cycle (`/proc/<pid>/stat` utime + stime after the baselines, over the mean of the
+  two sources' cycles: deliveries, sweeps and HTTP included) and peak RSS (VmHWM);
 - exactly once: duplicate webhook-ids, a second delivery of one change, a change never
   delivered.
 
+The sweep period is shortened for the run (`polling.sweep_every` if `notifier check` takes
+it, else `polling.reconcile_every` cycles of the same length): by default the longer of 3 min
+(2 s) or 5 min (30 s) and what a pass takes at the default budget (sweeps at most half of 10
+requests a second) plus 20 %: 7 min at full size. The daemon gets two sweep periods and a
+minute of changes, the naive poller 5 minutes.
+
 `python -m bench.scale` (or `make bench-scale`, which records) runs both intervals for about
-an hour; `--interval 2`, `--minutes`, `--quick` (7,575 jobs, 1 minute) for smaller runs;
-`--record` writes the section "Scale" of docs/benchmarks.md. `make bench` does not run it.
+an hour; `--interval 2`, `--minutes`, `--naive-minutes`, `--sweep-every`, `--only`,
+`--quick` (7,575 jobs, 1 minute) for smaller runs; `--keep DIR` keeps each run's logs,
+store, request log and a pickle that `--replay` turns into the tables again; `--record`
+writes the section "Scale" of docs/benchmarks.md. `make bench` does not run it.
 """
 
 from __future__ import annotations
@@ -48,6 +59,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -570,9 +582,11 @@ class Observed:
     log_overflows: int = 0
     self_counted: dict[str, int] = field(default_factory=dict)  # the naive poller's own count
     naive_cycle_seconds: dict[str, list[float]] = field(default_factory=dict)
+    naive_first_requests: dict[str, int] = field(default_factory=dict)
     warnings: Counter[str] = field(default_factory=Counter)
     log_path: str = ""
     daemon_log: DaemonLog | None = None
+    counted_until: float = math.inf  # requests after the daemon's last /metrics read: uncounted
 
 
 async def measure(plan: RunPlan, sim: SimProcess, folder: Path) -> tuple[Observed, Ledger]:
@@ -688,6 +702,7 @@ async def _run_daemon(
         async with session.get(base + "/metrics") as response:
             text = await response.text()
         observed.metrics.append((time.time(), text))
+        observed.counted_until = time.time()
         for source in SOURCES:
             ok, failed = polls(text, source)
             observed.cycles[source] = ok + failed
@@ -816,6 +831,8 @@ async def _run_naive(
                 if len(observed.baselines) == len(SOURCES):
                     baselined.set()
             elif kind == "cycle":
+                if not cycles[source]:
+                    observed.naive_first_requests[source] = int(record["requests"])
                 cycles[source] += 1
                 observed.self_counted[source] += int(record["requests"])
                 observed.naive_cycle_seconds[source].append(
@@ -961,7 +978,10 @@ def longest_gap(metrics: list[tuple[float, str]], source: str, after: float) -> 
 def figures(observed: Observed, ledger: Ledger) -> Figures:
     plan = observed.plan
     daemon = plan.poller == "daemon"
-    cycles = observed.cycles
+    cycles = dict(observed.cycles)
+    if not daemon:  # every listing it finished, the one under way at SIGTERM included
+        cycles = {s: float(len(observed.naive_cycle_seconds.get(s, []))) for s in SOURCES}
+    counted = [r for r in observed.requests if r.ts <= observed.counted_until]
     logged = observed.daemon_log
     baselines = dict(observed.baselines)
     at_baseline = dict(observed.cycles_at_baseline)
@@ -976,13 +996,16 @@ def figures(observed: Observed, ledger: Ledger) -> Figures:
     amortized, steady, baseline_requests, sweep_requests, passes, projected = {}, {}, {}, {}, {}, {}
     kinds: dict[str, dict[str, float]] = {}
     for source in SOURCES:
-        mine = [r for r in observed.requests if r.source == source]
+        mine = [r for r in counted if r.source == source]
         done = baselines.get(source, observed.stopped)
         base = [r for r in mine if r.kind == "window" and r.ts <= done + 0.5]
         later = [r for r in mine if r.ts > done + 0.5]
         swept = [r for r in later if r.kind == "window"]
         baseline_requests[source] = (
-            len(base) if daemon else len([r for r in mine if r.ts <= done + 0.5])
+            len(base)
+            if daemon
+            else observed.naive_first_requests.get(source)
+            or len([r for r in mine if r.ts <= done + 0.5])
         )
         sweep_requests[source] = len(swept) if daemon else 0
         passes[source] = sum(1 for r in swept if r.far_end) if daemon else 0
@@ -1036,7 +1059,10 @@ def figures(observed: Observed, ledger: Ledger) -> Figures:
     examples = []
     for at, status, body in [r for _, r in bad][:3]:
         examples.append(f"{at - window_start:+.1f}s: {status} {body[:160]}")
-    cycles_after = [cycles.get(s, 0) - observed.cycles_at_baseline.get(s, 0) for s in SOURCES]
+    # CPU was read when `observed.cycles` was: before SIGTERM.
+    cycles_after = [
+        observed.cycles.get(s, 0) - observed.cycles_at_baseline.get(s, 0) for s in SOURCES
+    ]
     mean_cycles = sum(cycles_after) / len(cycles_after)
     notes: list[str] = []
     if daemon and min(passes.values(), default=0) < 2:
@@ -1324,7 +1350,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.replay:
-        replayed = [figures(*pickle.loads(path.read_bytes())) for path in args.replay]
+        replayed = [figures(*_load(path)) for path in args.replay]
         print(tables(replayed), targets(replayed, True), details(replayed), sep="\n\n")
         return 0
     sizes = QUICK if args.quick else FULL
@@ -1367,6 +1393,19 @@ def main(argv: list[str] | None = None) -> int:
         command = "python -m bench.scale " + shlex.join(argv if argv is not None else sys.argv[1:])
         record(f"{sizing}.\n\n{text}", command.strip(), ", ".join(spans))
     return 0
+
+
+def _load(path: Path) -> tuple[Observed, Ledger]:
+    """A kept run; fields added to `Observed` since it was written get their defaults."""
+    observed, ledger = pickle.loads(path.read_bytes())
+    for item in dataclasses.fields(Observed):
+        if item.name in vars(observed):
+            continue
+        if item.default_factory is not dataclasses.MISSING:
+            setattr(observed, item.name, item.default_factory())
+        elif item.default is not dataclasses.MISSING:
+            setattr(observed, item.name, item.default)
+    return observed, ledger
 
 
 def _seconds(text: str) -> int:

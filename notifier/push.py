@@ -76,7 +76,7 @@ class PushPath:
         for verdict in self.audit.expire(time.time()):
             self._report(verdict)
 
-    def _reread(self, target: PollTarget, result: CycleResult, _received: float) -> None:
+    def _reread(self, target: PollTarget, result: CycleResult) -> None:
         self.metrics.hint_rereads.labels(target.name).inc(result.requests)
         # Polling alone would have seen it at the scope's next cycle.
         self.detected(target, result.events, self.next_run(target.key))

@@ -23,7 +23,9 @@ from notifier.store.db import Store
 KEY = "sweep-test-key"
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 EXTRACT = PollTarget(name="extract_v2", source="extract_v2", scope="")
-OPTIONS = SweepOptions(every=timedelta(hours=1), lookback=timedelta(days=1), slices=4)
+OPTIONS = SweepOptions(
+    every=timedelta(hours=1), lookback=timedelta(days=1), slices=4, jobs_per_slice=1
+)
 
 
 class Clock:
@@ -84,8 +86,10 @@ async def test_what_a_sweep_finds_the_next_cycle_announces_once(rig: Rig) -> Non
     up late already finished: the sweep's first slice finds both, the next cycle re-reads
     them by id and announces each once."""
     rerun = rig.create("COMPLETED", hours_ago=2)
+    for hours in (10, 20):
+        rig.create("COMPLETED", hours_ago=hours)
     rig.create("COMPLETED", hours_ago=0)  # the newest job sets the watermark
-    await rig.poller.poll(EXTRACT)  # baseline
+    await rig.poller.poll(EXTRACT)  # baseline: 4 jobs, so 4 slices of 1
 
     rig.clock.now += timedelta(seconds=30)
     rig.sim.jobs.set_status(rerun, "FAILED", "second run failed")
@@ -113,7 +117,8 @@ async def test_what_a_sweep_finds_the_next_cycle_announces_once(rig: Rig) -> Non
 
 async def test_a_pass_takes_sweep_every_and_resumes_after_a_restart(rig: Rig) -> None:
     """Four slices, one every 15 minutes; each new Sweeper continues where the last stopped;
-    the pass ends with its duration recorded, and the next starts."""
+    the pass ends with its duration recorded, and the next starts an hour after the last
+    began."""
     for hours in (1, 7, 13, 19):
         rig.create("COMPLETED", hours_ago=hours)
     await rig.poller.poll(EXTRACT)
@@ -130,8 +135,28 @@ async def test_a_pass_takes_sweep_every_and_resumes_after_a_restart(rig: Rig) ->
     slices = rig.sweep_requests()
     assert len(slices) == 4
     assert slices[-1]["created_at_on_or_after"] == "2026-11-22T12:00:00.000000Z"  # T0 - lookback
-    await rig.sweeper().step()  # the next pass starts at once
+    assert await rig.sweeper().step() == 15 * 60  # one pass per hour: the next at 13:00
+    rig.clock.now += timedelta(minutes=15)
+    await rig.sweeper().step()
     assert rig.store.sweeps.position("extract_v2", "").running
+
+
+async def test_a_small_window_is_swept_in_few_slices(rig: Rig) -> None:
+    """Slices follow the jobs the window holds: two jobs at one per slice make two slices,
+    and the next pass is sized by what the last one listed."""
+    for hours in (3, 9):
+        rig.create("COMPLETED", hours_ago=hours)
+    await rig.poller.poll(EXTRACT)
+    sweeper = rig.sweeper()
+    assert await sweeper.step() == 30 * 60  # 1 h in 2 slices
+    assert rig.store.sweeps.position("extract_v2", "").slices == 2
+    rig.clock.now += timedelta(minutes=30)
+    await sweeper.step()  # the last slice: the pass ends
+    rig.create("COMPLETED", hours_ago=1)
+    rig.clock.now += timedelta(minutes=30)
+    await sweeper.step()  # the next pass: sized by the 2 jobs the last one listed
+    position = rig.store.sweeps.position("extract_v2", "")
+    assert position.running and position.passes == 1 and position.slices == 2
 
 
 async def test_no_sweep_before_the_baseline(rig: Rig) -> None:

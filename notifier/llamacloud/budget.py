@@ -36,27 +36,41 @@ class Spend(IntEnum):
     SWEEP = 3  # the safety-net re-listing of the lookback window
 
 
+@dataclass(slots=True)
+class Tally:
+    """The requests made under one `spending` block, by its task alone (a shared counter
+    would also count what other tasks sent meanwhile)."""
+
+    requests: int = 0
+
+
 @dataclass(frozen=True, slots=True)
 class _Purpose:
     spend: Spend
     scope: str
+    tally: Tally
 
 
 _PURPOSE: ContextVar[_Purpose] = ContextVar("notifier_request_purpose")
 
 
 @contextmanager
-def spending(spend: Spend, scope: str) -> Iterator[None]:
-    """Mark the requests this task makes from here on as `spend` for `scope`."""
-    token = _PURPOSE.set(_Purpose(spend, scope))
+def spending(spend: Spend, scope: str) -> Iterator[Tally]:
+    """Mark the requests this task makes from here on as `spend` for `scope`; the tally
+    counts them."""
+    tally = Tally()
+    token = _PURPOSE.set(_Purpose(spend, scope, tally))
     try:
-        yield
+        yield tally
     finally:
         _PURPOSE.reset(token)
 
 
+_UNMARKED = _Purpose(Spend.CYCLE, "", Tally())
+
+
 def current_purpose() -> tuple[Spend, str]:
-    purpose = _PURPOSE.get(_Purpose(Spend.CYCLE, ""))
+    purpose = _PURPOSE.get(_UNMARKED)
     return purpose.spend, purpose.scope
 
 
@@ -106,7 +120,9 @@ class RequestBudget:
 
     async def acquire(self) -> None:
         """Wait for a token for the current task's purpose (see `spending`)."""
-        spend, scope = current_purpose()
+        purpose = _PURPOSE.get(_UNMARKED)
+        purpose.tally.requests += 1
+        spend, scope = purpose.spend, purpose.scope
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue.append((int(spend), next(self._order), future))
         self._serve()

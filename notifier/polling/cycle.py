@@ -14,7 +14,7 @@ from notifier.core.listings import BaselineProgress
 from notifier.core.models import Event, Job, Route, SnapshotRow
 from notifier.core.rules import route
 from notifier.core.timestamps import format_ts
-from notifier.store.db import ScopeView
+from notifier.store.codec import ScopeView
 
 if TYPE_CHECKING:  # the poller builds cycles; a cycle only reads its options and clock
     from notifier.polling.poller import Poller, PollTarget

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 
 import structlog
@@ -42,7 +42,7 @@ class Hinter:
         targets: Sequence[PollTarget],
         *,
         start_cycle: Callable[[PollTarget], None],
-        on_result: Callable[[PollTarget, CycleResult, float], None] | None = None,
+        on_result: Callable[[PollTarget, CycleResult], None] | None = None,
         max_queued: int = MAX_QUEUED,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -55,6 +55,11 @@ class Hinter:
         self.clock = clock
         self._queued: OrderedDict[str, tuple[Hint, float]] = OrderedDict()
         self._no_id: list[Hint] = []
+        # Sorted out of the queue, by scope: ids the snapshot knows go first, and unknown ids
+        # (a new job, or a forged one) wait behind them in a bounded line of their own.
+        self._known: dict[str, deque[str]] = {}
+        self._unknown: dict[str, deque[str]] = {}
+        self._lined: set[str] = set()
         self._wakeup = asyncio.Event()
         self._last_cycle: dict[str, float] = {}
         self.dropped = 0
@@ -87,30 +92,53 @@ class Hinter:
                 log.error("hints_failed", error=f"{type(exc).__name__}: {exc}")
 
     async def drain(self) -> None:
-        """Re-read what is queued now, every scope at once."""
+        """Re-read what is queued, one batch per scope at a time, so that hints arriving
+        meanwhile (sorted again between rounds) never wait behind a flood of unknown ids."""
         for hint in self._no_id:
             self._cycle_sources(hint)
         self._no_id = []
-        batches: dict[str, tuple[PollTarget, list[str], float]] = {}
-        while self._queued:
-            job_id, (hint, received) = self._queued.popitem(last=False)
-            for target in self._scopes_of(job_id, hint):
-                _, ids, first = batches.setdefault(target.key, (target, [], received))
-                ids.append(job_id)
-                batches[target.key] = (target, ids, min(first, received))
-        await asyncio.gather(*(self._reread(t, ids, at) for t, ids, at in batches.values()))
+        while True:
+            self._sort()
+            batches = []
+            for target in self.targets:
+                line = self._known.get(target.key) or self._unknown.get(target.key)
+                if line:
+                    batch = [line.popleft() for _ in range(min(100, len(line)))]
+                    self._lined.difference_update(batch)
+                    batches.append(self._reread(target, batch))
+            if not batches:
+                return
+            await asyncio.gather(*batches)
 
-    def _scopes_of(self, job_id: str, hint: Hint) -> list[PollTarget]:
-        """The scope that owns the job, else every v2 scope of the families the event names
-        (v1 sources have no id filter: their next cycle is asked for instead)."""
+    def _sort(self) -> None:
+        """Move the queued hints to their scopes' lines."""
+        while self._queued:
+            job_id, (hint, _) = self._queued.popitem(last=False)
+            if job_id in self._lined:
+                continue  # already waiting for its re-read
+            self._lined.add(job_id)
+            known, guesses = self._scopes_of(job_id, hint)
+            for target in known:
+                self._known.setdefault(target.key, deque()).append(job_id)
+            for target in guesses:
+                line = self._unknown.setdefault(target.key, deque(maxlen=self.max_queued))
+                if len(line) == line.maxlen:
+                    self.dropped += 1
+                    self._lined.discard(line[0])
+                line.append(job_id)
+
+    def _scopes_of(self, job_id: str, hint: Hint) -> tuple[list[PollTarget], list[PollTarget]]:
+        """(the scope that owns the job, []) when the snapshot knows it, else ([], every v2
+        scope of the families the event names); v1 sources have no id filter: their next
+        cycle is asked for instead."""
         families = {s.value for s in hint.sources}
         owners = set(self.store.locate(job_id, families & V2_SOURCES))
         if owners:
-            return [t for t in self.targets if (t.source, t.scope) in owners]
+            return [t for t in self.targets if (t.source, t.scope) in owners], []
         for target in self.targets:
             if target.source in families and target.source not in V2_SOURCES:
                 self._start(target)
-        return [t for t in self.targets if t.source in families & V2_SOURCES]
+        return [], [t for t in self.targets if t.source in families & V2_SOURCES]
 
     def _cycle_sources(self, hint: Hint) -> None:
         families = {s.value for s in hint.sources}
@@ -124,12 +152,11 @@ class Hinter:
             self._last_cycle[target.key] = now
             self.start_cycle(target)
 
-    async def _reread(self, target: PollTarget, job_ids: list[str], received: float) -> None:
-        for start in range(0, len(job_ids), 100):
-            try:
-                result = await self.poller.recheck(target, job_ids[start : start + 100])
-            except (ApiError, MalformedResponse) as exc:
-                log.warning("hint_reread_failed", source=target.key, error=str(exc))
-                continue  # the next cycle sees the job anyway
-            if self.on_result is not None:
-                self.on_result(target, result, received)
+    async def _reread(self, target: PollTarget, job_ids: list[str]) -> None:
+        try:
+            result = await self.poller.recheck(target, job_ids)
+        except (ApiError, MalformedResponse) as exc:
+            log.warning("hint_reread_failed", source=target.key, error=str(exc))
+            return  # the next cycle sees the jobs anyway
+        if self.on_result is not None:
+            self.on_result(target, result)

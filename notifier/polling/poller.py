@@ -117,8 +117,7 @@ class Poller:
                 return cycle.result
             cycle.unseen_active = set()
             cycle.detected_by = "push"
-            requests_before = self.client.requests_sent
-            with spending(Spend.HINT, target.key):
+            with spending(Spend.HINT, target.key) as tally:
                 async for page in iter_v2_by_ids(
                     self.client,
                     target.source,
@@ -131,7 +130,7 @@ class Poller:
                 ):
                     cycle.add(page)
             result = cycle.finish(advance=False)
-            result.requests = self.client.requests_sent - requests_before
+            result.requests = tally.requests
         if result.queued and self.on_queued is not None:
             self.on_queued()
         return result
@@ -158,7 +157,6 @@ class Poller:
 
     async def _cycle(self, target: PollTarget) -> CycleResult:
         started = self.clock()
-        requests_before = self.client.requests_sent
         v2 = target.source in V2_SOURCES
         view = self.store.scope_view(target.name, target.source, target.scope)
         state = view.state
@@ -174,14 +172,14 @@ class Poller:
             cycle.progress = self.baselines.setdefault(
                 target.key, BaselineProgress(started, self.options.lookback)
             )
-        with spending(Spend.BASELINE if baseline else Spend.CYCLE, target.key):
+        with spending(Spend.BASELINE if baseline else Spend.CYCLE, target.key) as tally:
             if v2:
                 await self._fetch_v2(cycle, state.watermark, started)
             else:
                 cycle.add(await self._fetch_v1(target))
         result = cycle.finish()
         self.baselines.pop(target.key, None)
-        result.requests = self.client.requests_sent - requests_before
+        result.requests = tally.requests
         if not cycle.notify_new:
             cycle.log.info("baseline_recorded", jobs=result.observed)
         if result.queued and self.on_queued is not None:

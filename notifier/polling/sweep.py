@@ -20,6 +20,7 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from math import ceil
 
 import structlog
 
@@ -44,7 +45,8 @@ _AFTER_ERROR = 30.0
 class SweepOptions:
     every: timedelta = timedelta(hours=6)
     lookback: timedelta = timedelta(days=3)
-    slices: int = 48
+    slices: int = 48  # the most slices a pass is cut into
+    jobs_per_slice: int = 1000
     page_size: int = 100
 
 
@@ -98,6 +100,12 @@ class Sweeper:
         position = self.store.sweeps.position(target.name, target.scope)
         now = self.clock()
         if not position.running:
+            # One pass per `every`: the next starts `every` after the last one started.
+            ended = parse_ts(position.last_completed_at)
+            if ended is not None and position.last_pass_seconds is not None:
+                due = ended - timedelta(seconds=position.last_pass_seconds) + self.options.every
+                if now < due:
+                    return (due - now).total_seconds()
             position = self._start(position, now)
         started = parse_ts(position.pass_started_at)
         assert started is not None
@@ -108,16 +116,28 @@ class Sweeper:
         position = await self._slice(position)
         if position.slices_done >= position.slices:
             position = self._finish(position)
-            return 0.0
+            return max(0.0, (started + self.options.every - self.clock()).total_seconds())
         return max(0.0, (started + gap * position.slices_done - self.clock()).total_seconds())
 
+    def _slices(self, position: SweepPosition, low: datetime) -> int:
+        """A slice per `jobs_per_slice` jobs the window holds (by the last pass, or the
+        snapshot before the first), at most `options.slices`: a small project's pass costs a
+        request or two, not one a slice."""
+        jobs = (
+            position.jobs
+            if position.passes
+            else self.store.count_created_since(self.target.source, format_ts(low))
+        )
+        return max(1, min(self.options.slices, ceil(jobs / self.options.jobs_per_slice)))
+
     def _start(self, position: SweepPosition, now: datetime) -> SweepPosition:
+        low = now - self.options.lookback
         fresh = replace(
             position,
             pass_started_at=format_ts(now),
-            window_low=format_ts(now - self.options.lookback),
+            window_low=format_ts(low),
             cursor=format_ts(now),
-            slices=self.options.slices,
+            slices=self._slices(position, low),
             slices_done=0,
             pages=0,
             jobs=0,

@@ -12,15 +12,20 @@ import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import sqlite_utils
 
 from notifier.core.models import Event, Route, SnapshotRow
 from notifier.core.statuses import is_terminal
-from notifier.store.codec import event_from_json, event_to_json
+from notifier.store.codec import (
+    ROW_COLUMNS,
+    ScopeView,
+    SourceState,
+    event_from_json,
+    event_to_json,
+    snapshot_row,
+)
 from notifier.store.connection import StoreError, open_store, transaction
 from notifier.store.mutes import Mutes
 from notifier.store.outbox import Outbox
@@ -31,56 +36,6 @@ _IN_CHUNK = 500
 # The active rows a scope refreshes: those it listed, and rows from before `poll_scope` was
 # recorded by their project (the no-project scope takes them all), as before migration 4.
 _OWNED = "(poll_scope = ? OR (poll_scope IS NULL AND (? = '' OR project_id = ?)))"
-
-
-@dataclass(frozen=True, slots=True)
-class SourceState:
-    """What the store remembers of one polled scope (a source in one project or agent)."""
-
-    name: str
-    scope: str
-    baseline_done: bool = False
-    watermark: str | None = None
-    cycles: int = 0
-    last_poll_at: str | None = None
-    last_success_at: str | None = None
-    last_error: str | None = None
-    frontier: str | None = None  # JSON: ids of the newest jobs its last discovery listed
-
-
-@dataclass(frozen=True, slots=True)
-class ScopeView:
-    """What a cycle knows of its scope before it fetches anything, read once at its start.
-
-    `active`: the non-terminal rows the scope refreshes. `frontier`: the ids of the newest
-    jobs the last discovery listed, which this cycle's discovery meets where it stops.
-    `rechecks`: what the scope's sweep found differing from the snapshot.
-    """
-
-    state: SourceState
-    active: dict[str, SnapshotRow]
-    frontier: frozenset[str]
-    rechecks: tuple[str, ...] = ()  # jobs a sweep found changed: re-read them by id
-
-
-_ROW_COLUMNS = (
-    "source, job_id, status, project_id, created_at, updated_at, status_since, transitions, "
-    "stuck_notified"
-)
-
-
-def _snapshot_row(row: Sequence[Any]) -> SnapshotRow:
-    return SnapshotRow(
-        source=row[0],
-        job_id=row[1],
-        status=row[2],
-        project_id=row[3],
-        created_at=row[4],
-        updated_at=row[5],
-        status_since=row[6],
-        transitions=row[7],
-        stuck_notified=bool(row[8]),
-    )
 
 
 class Store:
@@ -139,9 +94,9 @@ class Store:
         self.conn.execute("BEGIN")  # one consistent snapshot for both reads
         try:
             state = self._read_state(name, scope)
-            sql = f"SELECT {_ROW_COLUMNS} FROM jobs WHERE source = ? AND terminal = 0 AND {_OWNED}"
+            sql = f"SELECT {ROW_COLUMNS} FROM jobs WHERE source = ? AND terminal = 0 AND {_OWNED}"
             active = {
-                row[1]: _snapshot_row(row)
+                row[1]: snapshot_row(row)
                 for row in self.conn.execute(sql, [source, scope, scope, scope])
             }
             rechecks = tuple(self.sweeps.rechecks(source, scope))
@@ -152,6 +107,13 @@ class Store:
         except (ValueError, TypeError):
             frontier = frozenset()  # an unreadable hint only costs a query
         return ScopeView(state, active, frontier, rechecks)
+
+    def count_created_since(self, source: str, low: str) -> int:
+        """How many snapshot rows of a source were created since `low` (a scan: once a pass)."""
+        row = self.conn.execute(
+            "SELECT count(*) FROM jobs WHERE source = ? AND created_at >= ?", (source, low)
+        ).fetchone()
+        return int(row[0])
 
     def locate(self, job_id: str, sources: Iterable[str]) -> list[tuple[str, str]]:
         """(source, scope) of the snapshot rows of this job id among these sources."""
@@ -191,10 +153,10 @@ class Store:
             chunk = ids[start : start + _IN_CHUNK]
             marks = ",".join("?" * len(chunk))
             cursor = self.conn.execute(
-                f"SELECT {_ROW_COLUMNS} FROM jobs WHERE source = ? AND job_id IN ({marks})",
+                f"SELECT {ROW_COLUMNS} FROM jobs WHERE source = ? AND job_id IN ({marks})",
                 [source, *chunk],
             )
-            found.update((row[1], _snapshot_row(row)) for row in cursor)
+            found.update((row[1], snapshot_row(row)) for row in cursor)
         return found
 
     def commit_cycle(

@@ -141,10 +141,10 @@ class TestCheapSteadyState:
         assert calls == ["scope_view", "load_rows", "commit_cycle"]
 
     async def test_status_listings_when_they_cost_less(self, rig: Rig) -> None:
-        """A status whose known jobs fill half an id batch is listed over the lookback window
-        (what their ids would cost); what left it is read by id."""
+        """A status whose known jobs fill an id batch is listed over the lookback window (what
+        their ids would cost); fewer ride with the leftover ids; what left it is read by id."""
         assert plan_refresh(
-            {"RUNNING": 1000, "PENDING": 3}, ["PENDING", "THROTTLED", "RUNNING"], batch=100, turn=0
+            {"RUNNING": 1000, "PENDING": 99}, ["PENDING", "THROTTLED", "RUNNING"], batch=100, turn=0
         ) == RefreshPlan(("RUNNING",), "PENDING")
         assert plan_refresh({}, ["PENDING", "RUNNING"], batch=100, turn=3) == RefreshPlan(
             (), "RUNNING"

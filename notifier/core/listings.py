@@ -52,9 +52,10 @@ class RefreshPlan:
 def plan_refresh(
     known_by_status: Mapping[str, int], non_terminal: Sequence[str], *, batch: int, turn: int
 ) -> RefreshPlan:
-    """List a status when its known jobs fill at least half an id batch (the listing costs
-    about what their ids would); the other statuses are probed one a cycle, by `turn`."""
-    listed = tuple(s for s in non_terminal if 2 * known_by_status.get(s, 0) >= batch)
+    """List a status when its known jobs fill an id batch (the listing then costs what their
+    ids would); fewer ride in the one batch of leftover ids, and the other statuses are
+    probed one a cycle, by `turn`."""
+    listed = tuple(s for s in non_terminal if known_by_status.get(s, 0) >= batch)
     rest = [s for s in non_terminal if s not in listed]
     return RefreshPlan(listed, rest[turn % len(rest)] if rest else None)
 

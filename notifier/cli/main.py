@@ -99,7 +99,27 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; the exit codes are mapped in `notifier.errors`."""
     args = _parser().parse_args(argv)
-    # Imported here, not at the top: `--help` must not pay for pydantic and SQLite.
+    try:
+        return _dispatch(args)
+    except KeyboardInterrupt:
+        return EXIT_OK
+    except BrokenPipeError:
+        # `notifier events | head`: the reader has what it wanted.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    except Exception as exc:
+        code = _exit_code(exc)
+        if code is None:
+            raise
+        return code
+
+
+def _exit_code(exc: Exception) -> int | None:
+    """The message and exit code of an error the package raises on purpose, or None.
+
+    The classes are imported only now, when one was raised: `--help` and `check` must not
+    pay for aiohttp and the simulator just to be able to name them.
+    """
     from notifier.config.base import ConfigError
     from notifier.errors import UsageError
     from notifier.simulator import CannotListen
@@ -107,23 +127,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     from notifier.store.connection import StoreError
     from notifier.store.lock import AlreadyRunning
 
-    try:
-        return _dispatch(args)
-    except ConfigError as exc:
+    if isinstance(exc, ConfigError):
         print(f"notifier: invalid configuration:\n{exc}", file=sys.stderr)
         return EXIT_CONFIG
-    except (StoreError, AlreadyRunning, ListenError, CannotListen) as exc:
+    if isinstance(exc, StoreError | AlreadyRunning | ListenError | CannotListen):
         print(f"notifier: {exc}", file=sys.stderr)
         return EXIT_FAILURE
-    except UsageError as exc:
+    if isinstance(exc, UsageError):
         print(f"notifier: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    except KeyboardInterrupt:
-        return EXIT_OK
-    except BrokenPipeError:
-        # `notifier events | head`: the reader has what it wanted.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_OK
+    return None
 
 
 def _dispatch(args: argparse.Namespace) -> int:

@@ -210,11 +210,11 @@ class Cycle:
                 to_status=event.to_status,
                 event_id=event.id,
             )
-        # What was written is read back if it shows up again (a long listing's later part),
+        # What this part held is read back if it shows up again (a long listing's later part),
         # so memory stays bounded by one part and the diff never meets a stale row.
-        for row in rows:
-            self.known.pop(row.job_id, None)
-            self._absent.discard(row.job_id)
+        for job_id in self.pending:
+            self.known.pop(job_id, None)
+            self._absent.discard(job_id)
         self.result.observed += len(self.pending)
         self.result.written += len(rows)
         self.result.events.extend(event for event, _ in routed)

@@ -51,7 +51,6 @@ import itertools
 import json
 import multiprocessing
 import random
-import re
 import shlex
 import shutil
 import subprocess
@@ -68,6 +67,7 @@ from typing import Any
 
 import aiohttp
 
+from bench.scrape import metric
 from bench.simproc import SimProcess
 from tests.harness import (
     API_KEY,
@@ -492,22 +492,6 @@ def latencies(r: Rig, changes: list[Change], *, unexpected_too: bool = True) -> 
 
 # ---------------------------------------------------------------------------------------------
 # /metrics and the simulator's request log
-
-_SAMPLE = re.compile(r"^([a-zA-Z_:][\w:]*)(?:\{([^}]*)\})?\s+(\S+)")
-_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
-
-
-def metric(text: str, name: str, **labels: str) -> float:
-    """The sum of the samples of `name` whose labels include `labels`."""
-    total = 0.0
-    for line in text.splitlines():
-        found = _SAMPLE.match(line)
-        if found is None or found.group(1) != name:
-            continue
-        have = dict(_LABEL.findall(found.group(2) or ""))
-        if all(have.get(k) == v for k, v in labels.items()):
-            total += float(found.group(3))
-    return total
 
 
 def kind(entry: dict[str, Any]) -> str:

@@ -82,6 +82,7 @@ from typing import Any
 import aiohttp
 
 from bench.latency import percentile
+from bench.scrape import metric
 from bench.simproc import KEY, SimProcess
 from notifier.core.timestamps import format_ts, parse_ts
 from tests.harness import WEBHOOK_SECRET, DaemonProcess, Received, Receiver, baseline_done
@@ -405,23 +406,6 @@ class RequestLog:
         while not stop.is_set():
             await self.fetch()
             await wait_or(stop, every)
-
-
-_SAMPLE = re.compile(r"^([a-zA-Z_:][\w:]*)(?:\{([^}]*)\})?\s+(\S+)")
-_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
-
-
-def metric(text: str, name: str, **labels: str) -> float:
-    """The sum of the samples of `name` whose labels include `labels`."""
-    total = 0.0
-    for line in text.splitlines():
-        found = _SAMPLE.match(line)
-        if found is None or found.group(1) != name:
-            continue
-        have = dict(_LABEL.findall(found.group(2) or ""))
-        if all(have.get(k) == v for k, v in labels.items()):
-            total += float(found.group(3))
-    return total
 
 
 def polls(text: str, source: str) -> tuple[float, float]:

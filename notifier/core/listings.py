@@ -43,21 +43,28 @@ class RefreshPlan:
     `created_at`. `probe`: one more non-terminal status listed the same way, taking turns
     between cycles, so that re-runs into a status with few known jobs are found too. Known
     jobs in no listed status, and those that left their status, are re-read by id.
+    `reason` says which of the two shapes was chosen, for the logs and the tests.
     """
 
     by_status: tuple[str, ...]
     probe: str | None
+    reason: str = ""
 
 
 def plan_refresh(
     known_by_status: Mapping[str, int], non_terminal: Sequence[str], *, batch: int, turn: int
 ) -> RefreshPlan:
-    """List a status when its known jobs fill an id batch (the listing then costs what their
-    ids would); fewer ride in the one batch of leftover ids, and the other statuses are
-    probed one a cycle, by `turn`."""
-    listed = tuple(s for s in non_terminal if known_by_status.get(s, 0) >= batch)
-    rest = [s for s in non_terminal if s not in listed]
-    return RefreshPlan(listed, rest[turn % len(rest)] if rest else None)
+    """A busy scope (one status's known jobs fill an id batch) lists every non-terminal
+    status each cycle: the full statuses cost what their ids would, each other one page, and
+    a re-run into any of them is found within one cycle. A quiet scope lists nothing by
+    status: its known jobs ride in one batch of ids, and one status is probed a cycle, by
+    `turn`, which finds re-runs within as many cycles as there are statuses."""
+    if any(known_by_status.get(s, 0) >= batch for s in non_terminal):
+        return RefreshPlan(tuple(non_terminal), None, "busy: every non-terminal status listed")
+    if not non_terminal:
+        return RefreshPlan((), None, "no non-terminal status")
+    probe = non_terminal[turn % len(non_terminal)]
+    return RefreshPlan((), probe, "quiet: ids in a batch, one status probed by turn")
 
 
 @dataclass(slots=True)

@@ -100,23 +100,23 @@ class Cycle:
             self._commit(final=False)
 
     def known_and_old(self, page: list[Job], watermark: str | None) -> bool:
-        """Every job of the page is in the snapshot and the page reaches below the watermark.
+        """The page reaches below the watermark, and what it holds below it is all in the
+        snapshot and at least half the page: newest first, the rest of the overlap is known.
 
-        The last discovery's frontier answers for the jobs just below the watermark; a page
-        reaching further down is looked up (rows kept for the diff).
+        The jobs above the watermark are new by definition and already on this page, so they
+        need no second page of known ones behind them (a busy cycle cost two pages of
+        discovery for that). The last discovery's frontier answers for the jobs just below
+        the watermark; a page reaching further down is looked up (rows kept for the diff).
         """
         if not page or watermark is None:
             return False
-        oldest = min((job.created_at or "" for job in page), default="")
-        if oldest >= watermark:
+        old = [job for job in page if (job.created_at or "") < watermark]
+        if 2 * len(old) < len(page):
             return False
-        unsure = [j for j in page if j.job_id not in self.frontier and j.job_id not in self.known]
-        if not unsure:
-            return True
-        if any((job.created_at or "") > watermark for job in unsure):
-            return False  # newer than anything seen: certainly not in the snapshot
-        self._look_up(job.job_id for job in unsure)
-        return all(job.job_id in self.known for job in page)
+        unsure = [j for j in old if j.job_id not in self.frontier and j.job_id not in self.known]
+        if unsure:
+            self._look_up(job.job_id for job in unsure)
+        return all(job.job_id in self.known or job.job_id in self.frontier for job in old)
 
     def note_discovered(self, page: Iterable[Job]) -> None:
         """Remember the newest jobs discovery listed: the next cycle's frontier."""

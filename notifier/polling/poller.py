@@ -69,11 +69,6 @@ class PollOptions:
     probe_when_idle: bool = True  # False with polling.active_interval: idle cycles stay cheap
 
 
-# A probe listing goes only when the budget holds this many tokens with nobody waiting: at
-# a tight budget the refresh of running jobs comes first and the probe waits a cycle.
-PROBE_RESERVE = 2.0
-
-
 class Poller:
     """Runs cycles; every write of a cycle goes through one `Store.commit_cycle` transaction."""
 
@@ -232,10 +227,11 @@ class Poller:
             low = format_ts(now - self.options.lookback)
             listed = list(plan.by_status)
             # An idle scope of an adaptive daemon only discovers: its cycles must stay cheap,
-            # and a re-run there is found by the sweep or a native webhook.
+            # and a re-run there is found by the sweep or a native webhook. The probe is one
+            # page and goes whatever the budget holds: at a tight budget a probe that waited
+            # for room never went, and a re-run into a quiet status waited for the sweep.
             probing = bool(cycle.active) or self.options.probe_when_idle
-            room = self.client.budget.available() >= PROBE_RESERVE
-            if plan.probe is not None and probing and room:
+            if plan.probe is not None and probing:
                 listed.append(plan.probe)
                 self._probe_turns[target.key] = turn + 1
             for status in listed:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import random
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -12,7 +14,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from notifier.core.listings import plan_refresh
+from notifier.core.listings import Slice, plan_refresh, slice_listing
 from notifier.core.rules import Rule, When
 from notifier.core.statuses import SourceType
 from notifier.llamacloud.client import ApiError, LlamaCloudClient
@@ -226,6 +228,73 @@ class TestCheapSteadyState:
         pages = [r for r in rig.requests() if "status" not in r]
         assert len(pages) == 2  # 60 new and 40 known: not yet enough to trust the rest
         assert {e.job_id for e in result.events} == set(more)
+
+
+class TestSideBySide:
+    def test_a_long_status_listing_is_cut_into_slices_sharing_their_bounds(self) -> None:
+        """About three pages of known jobs a slice (less a tenth for joiners), the newest one
+        open-ended; neighbours share a bound, so every known job lies in some slice."""
+        low = "2026-11-22T12:00:00.000000Z"
+        created = [f"2026-11-23T{h:02d}:{m:02d}:00.000000Z" for h in range(15) for m in range(60)]
+        parts = slice_listing(created, low=low, page_size=100)
+        assert len(parts) == 4 and parts[0].low == low and parts[-1].high is None
+        assert all(a.high == b.low for a, b in itertools.pairwise(parts))
+        for part in parts[:-1]:
+            held = [c for c in created if part.low <= c <= (part.high or "~")]
+            assert 270 <= len(held) <= 271  # three pages, with room for jobs that join
+        assert all(any(p.low <= c <= (p.high or "~") for p in parts) for c in created)
+        assert slice_listing(created[:300], low=low, page_size=100) == (Slice(low, None),)
+        assert slice_listing([*created, None], low=low, page_size=100) == (Slice(low, None),)
+
+    async def test_a_busy_cycle_lists_side_by_side_and_takes_its_longest_chain(
+        self, rig: Rig
+    ) -> None:
+        """700 running jobs and 10 pending: discovery, three slices of RUNNING and the other
+        statuses go at once, so with 0.1 s an answer the cycle takes about four answers,
+        not twelve; every change is still found, once."""
+        running = [
+            rig.create(SourceType.EXTRACT_V2, "RUNNING", minutes_ago=60 + i) for i in range(700)
+        ]
+        for i in range(10):
+            rig.create(SourceType.EXTRACT_V2, "PENDING", minutes_ago=30 + i)
+        poller = rig.poller()
+        await poller.poll(EXTRACT)
+        rig.clock.now += timedelta(hours=1)
+        rig.sim.jobs.set_status(running[5], "COMPLETED")
+        rig.sim.jobs.set_status(running[650], "THROTTLED")
+        new = rig.create(SourceType.EXTRACT_V2, "PENDING")
+        rig.requests()
+        rig.sim.faults.append(Fault(kind="delay", delay=0.1))
+        started = time.monotonic()
+        result = await poller.poll(EXTRACT)
+        took = time.monotonic() - started
+        queries = rig.requests()
+        assert sorted((e.job_id, e.to_status) for e in result.events) == sorted(
+            [(running[5], "COMPLETED"), (running[650], "THROTTLED"), (new, "PENDING")]
+        )
+        slices = [q for q in queries if q.get("status") == ["RUNNING"] and "page_token" not in q]
+        assert len(slices) == 3
+        assert sum("created_at_on_or_before" in q for q in slices) == 2
+        assert len(queries) >= 11  # one after the other, that is at least 1.1 s
+        assert took < 0.8, f"{len(queries)} requests took {took:.2f} s: not side by side"
+
+    async def test_a_failing_listing_fails_the_cycle_with_the_clients_error(self, rig: Rig) -> None:
+        """Side by side, one listing's error is the cycle's: an ApiError on the status page,
+        not an exception group; the watermark stays."""
+        for i in range(150):
+            rig.create(SourceType.EXTRACT_V2, "RUNNING", minutes_ago=10 + i)
+        poller = rig.poller()
+        await poller.poll(EXTRACT)
+        before = rig.store.source_state("extract_v2", "").watermark
+        rig.clock.now += timedelta(minutes=1)
+        rig.client.max_retries = 1
+        rig.client._sleep = lambda _s: __import__("asyncio").sleep(0)
+        rig.sim.faults.append(Fault(kind="status", status=503))
+        with pytest.raises(ApiError):
+            await poller.poll(EXTRACT)
+        state = rig.store.source_state("extract_v2", "")
+        assert state.last_error and "HTTP 503" in state.last_error
+        assert state.watermark == before
 
 
 class TestCheapCatches:

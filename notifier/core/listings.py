@@ -67,6 +67,36 @@ def plan_refresh(
     return RefreshPlan((), probe, "quiet: ids in a batch, one status probed by turn")
 
 
+@dataclass(frozen=True, slots=True)
+class Slice:
+    """One `created_at` range of a status listing: on or after `low`, on or before `high`
+    (None: open-ended, the newest slice, where new jobs land)."""
+
+    low: str
+    high: str | None
+
+
+def slice_listing(
+    created: Sequence[str | None], *, low: str, page_size: int, pages_per_slice: int = 3
+) -> tuple[Slice, ...]:
+    """Cut a long status listing into `created_at` ranges fetched side by side, so that a
+    busy scope's cycle takes as long as its longest slice, not as long as all its pages.
+
+    `created`: the known jobs in that status. Each slice but the newest holds about
+    `pages_per_slice` pages of them, less a tenth for jobs joining before the next cycle
+    re-cuts it. Neighbours share their boundary (both bounds are inclusive), so a job dated
+    exactly there is listed twice, never missed. Undated jobs would fall between ranges:
+    then the listing stays whole.
+    """
+    if len(created) <= pages_per_slice * page_size or not all(created):
+        return (Slice(low, None),)
+    dated = sorted(c for c in created if c and c > low)
+    per = max(1, pages_per_slice * page_size * 9 // 10)
+    bounds = sorted({dated[i] for i in range(per, len(dated), per)})
+    edges = [low, *bounds]
+    return tuple(Slice(a, b) for a, b in zip(edges, [*bounds, None], strict=True))
+
+
 @dataclass(slots=True)
 class BaselineProgress:
     """A scope's first complete listing, while it runs: for `/readyz` and the status page."""

@@ -9,6 +9,7 @@ test says how to get it (and fails under CI, see tests/deploy_tools.py).
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -209,3 +210,37 @@ def test_strict_validation_rejects_an_unknown_field(tmp_path: Path) -> None:
     built.write_text(yaml.safe_dump_all(documents))
     result = run(tool("kubernetes-validate"), "--strict", str(built))
     assert result.returncode != 0 and "automountServiceAcountToken" in result.stdout + result.stderr
+
+
+# --- Docker Compose: docker-compose config parses and validates it against the compose schema.
+
+
+def compose_config(tmp_path: Path, text: str) -> subprocess.CompletedProcess[str]:
+    """`docker-compose --profile demo config` on a copy beside an empty .env (it must exist)."""
+    folder = tmp_path / "deploy"
+    folder.mkdir(parents=True)
+    (folder / "docker-compose.yml").write_text(text)
+    (folder / ".env").touch()
+    return run(tool("docker-compose"), "--profile", "demo", "config", cwd=folder)
+
+
+def test_compose_file_passes_docker_compose_config(tmp_path: Path) -> None:
+    """Every service, demo profile included, is read-only, capability-free, no-new-privileges."""
+    result = compose_config(tmp_path, (DEPLOY / "docker-compose.yml").read_text())
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    assert set(services) == {"notifier", "simulator", "demo"}
+    for name, service in services.items():
+        assert service["read_only"] is True, name
+        assert service["cap_drop"] == ["ALL"] and not service.get("cap_add"), name
+        assert "no-new-privileges:true" in service["security_opt"], name
+        assert "/tmp" in service["tmpfs"] and not service.get("privileged"), name
+    writable = [v for v in services["notifier"]["volumes"] if not v.endswith(":ro")]
+    assert writable == ["notifier-data:/data:rw"]
+
+
+def test_docker_compose_rejects_an_unknown_option(tmp_path: Path) -> None:
+    """The validator is real: a misspelt option fails `docker-compose config`."""
+    text = (DEPLOY / "docker-compose.yml").read_text().replace("read_only:", "read_onyl:")
+    result = compose_config(tmp_path, text)
+    assert result.returncode != 0 and "read_onyl" in result.stderr

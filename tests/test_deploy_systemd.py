@@ -17,13 +17,25 @@ import sysconfig
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from notifier.errors import EXIT_CONFIG
 from tests.deploy_tools import DEPLOY, missing, run, tool
-from tests.harness import API_KEY, REPO, WEBHOOK_SECRET, Receiver, Sim, free_port, write_config
+from tests.harness import (
+    API_KEY,
+    REPO,
+    WEBHOOK_SECRET,
+    Receiver,
+    Sim,
+    eventually,
+    free_port,
+    serve,
+    write_config,
+)
 
 UNIT = DEPLOY / "systemd" / "llamacloud-notifier.service"
 MAX_EXPOSURE = 2.0
@@ -154,7 +166,7 @@ def boot_script(folders: dict[str, Path]) -> str:
     )
 
 
-def prepare(tmp_path: Path, sim: Sim, receiver: Receiver, port: int) -> Path:
+def prepare(tmp_path: Path, sim: Sim, receiver: Receiver, port: int, chat: str) -> Path:
     """The folders systemd will see as /opt, /etc and /var/lib of the unit; the boot script."""
     if os.geteuid() != 0:
         missing("booting systemd in namespaces needs root (unshare --pid --mount)")
@@ -165,7 +177,15 @@ def prepare(tmp_path: Path, sim: Sim, receiver: Receiver, port: int) -> Path:
     folders["var-lib"].mkdir()
     install_like_the_readme(folders["opt"])
     unit_folder(folders["units"], tmp_path / "daemon.log")
-    write_config(folders["etc"] / "notifier.yaml", sim.url, receiver.url, http={"enabled": True})
+    # By name, not address: the sandbox must still resolve hosts (glibc's NSS, /etc/hosts).
+    write_config(
+        folders["etc"] / "notifier.yaml",
+        sim.url.replace("127.0.0.1", "localhost"),
+        receiver.url.replace("127.0.0.1", "localhost"),
+        http={"enabled": True},
+        channels={"chat": {"type": "apprise", "urls": [chat]}},  # apprise's threads and requests
+        rules=[{"name": "everything", "notify": ["hook", "chat"]}],
+    )
     env = folders["etc"] / "env"
     env.write_text(
         f"TEST_LLAMA_KEY={API_KEY}\nTEST_WEBHOOK_SECRET={WEBHOOK_SECRET}\n"
@@ -178,10 +198,28 @@ def prepare(tmp_path: Path, sim: Sim, receiver: Receiver, port: int) -> Path:
 
 
 @pytest.fixture
-async def booted(tmp_path: Path, sim: Sim, receiver: Receiver) -> AsyncIterator[BootedSystemd]:
+async def chat() -> AsyncIterator[tuple[list[dict[str, Any]], str]]:
+    """A loopback target for apprise's json:// plugin: the posts it got and its apprise URL."""
+    posts: list[dict[str, Any]] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        posts.append(await request.json())
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/chat", handle)
+    runner, base = await serve(app)
+    yield posts, base.replace("http://127.0.0.1", "json://localhost") + "/chat"
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def booted(
+    tmp_path: Path, sim: Sim, receiver: Receiver, chat: tuple[list[dict[str, Any]], str]
+) -> AsyncIterator[BootedSystemd]:
     """systemd booted with the unit, its config and env file pointing at the simulator."""
     port = free_port()
-    script = prepare(tmp_path, sim, receiver, port)
+    script = prepare(tmp_path, sim, receiver, port, chat[1])
     unshare = tool("unshare")
     with (tmp_path / "systemd.log").open("wb") as systemd_log:
         process = await asyncio.create_subprocess_exec(
@@ -217,7 +255,7 @@ def status_fields(pid: int) -> dict[str, str]:
 
 
 async def test_unit_runs_the_daemon_under_systemd(
-    booted: BootedSystemd, sim: Sim, receiver: Receiver
+    booted: BootedSystemd, sim: Sim, receiver: Receiver, chat: tuple[list[dict[str, Any]], str]
 ) -> None:
     """As shipped, the unit starts the daemon sandboxed; it polls, delivers, stops and resumes."""
     base = f"http://127.0.0.1:{booted.port}"
@@ -225,6 +263,7 @@ async def test_unit_runs_the_daemon_under_systemd(
     job = await sim.create("extract_v2")
     await sim.set_status(job, "RUNNING")
     await receiver.wait_for(lambda: bool(receiver.transitions(job)))
+    await eventually(lambda: asyncio.sleep(0, result=any(job in str(p) for p in chat[0])))
     # The sandbox holds: a dynamic non-root user, no capabilities, seccomp, no new privileges.
     proc = status_fields(booted.host_pid_of_service())
     assert proc["Uid"].split()[0] != "0" and proc["CapEff"] == "0" * 16, proc

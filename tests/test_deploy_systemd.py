@@ -43,6 +43,12 @@ MAX_EXPOSURE = 2.0
 TARGETS = ("sysinit", "basic", "network-online", "multi-user", "shutdown", "sockets", "timers")
 
 
+def restart_sec() -> int:
+    found = re.search(r"^RestartSec=(\d+)$", UNIT.read_text(), re.MULTILINE)
+    assert found, "the unit sets RestartSec="
+    return int(found.group(1))
+
+
 def exposure(output: str) -> float:
     found = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", output)
     assert found, output[-2000:]
@@ -280,15 +286,32 @@ async def test_unit_runs_the_daemon_under_systemd(
     await booted.systemctl("start", UNIT.name)  # resumes from the same StateDirectory
     await http_ok(f"{base}/readyz")
     await sim.set_status(job, "COMPLETED")
-    await receiver.wait_for(lambda: len(receiver.transitions(job)) >= len(announced) + 1)
+    await receiver.wait_for(
+        lambda: ("RUNNING", "COMPLETED") in {t[1:] for t in receiver.transitions(job)}
+    )
     ids = [r.webhook_id for r in receiver.received]
     assert len(ids) == len(set(ids)), "a restart re-announced a transition"
     assert receiver.received[: len(announced)] == announced
     assert "started" in booted.log.read_text() and API_KEY not in booted.log.read_text()
 
 
-def test_restart_policy_spares_a_broken_configuration() -> None:
-    """Exit 2 (bad configuration) is not restarted into a loop; other failures are."""
-    text = UNIT.read_text()
-    assert f"RestartPreventExitStatus={EXIT_CONFIG}\n" in text
-    assert "Restart=on-failure\n" in text
+async def test_a_broken_configuration_is_not_restarted(booted: BootedSystemd) -> None:
+    """Exit 2 names the field and stays down: RestartPreventExitStatus=2 beats on-failure."""
+    await http_ok(f"http://127.0.0.1:{booted.port}/healthz")
+    config = booted.var_lib.parent / "etc" / "notifier.yaml"
+    config.write_text(config.read_text().replace('"polling": {', '"polling": {"intervall": "1s", '))
+    await booted.systemctl("restart", UNIT.name)
+
+    async def failed() -> bool:
+        return (await booted.show("ActiveState"))["ActiveState"] == "failed"
+
+    await eventually(failed, timeout=20)
+    await asyncio.sleep(restart_sec() + 1)  # past RestartSec=: a restart would have come by now
+    state = await booted.show("ActiveState", "ExecMainStatus", "NRestarts", "Result")
+    assert state == {
+        "ActiveState": "failed",
+        "ExecMainStatus": str(EXIT_CONFIG),
+        "NRestarts": "0",
+        "Result": "exit-code",
+    }
+    assert "polling.intervall" in booted.log.read_text()

@@ -255,6 +255,13 @@ async def http_ok(url: str, timeout: float = 30.0) -> None:
             await asyncio.sleep(0.2)
 
 
+def proc_mount_of(pid: int) -> str:
+    """The mountinfo line of /proc as process `pid` sees it (its own mount namespace)."""
+    lines = Path(f"/proc/{pid}/mountinfo").read_text().splitlines()
+    (line,) = [line for line in lines if line.split()[4] == "/proc"]
+    return line
+
+
 def status_fields(pid: int) -> dict[str, str]:
     lines = Path(f"/proc/{pid}/status").read_text().splitlines()
     return {k: v.strip() for k, _, v in (line.partition(":") for line in lines)}
@@ -271,9 +278,14 @@ async def test_unit_runs_the_daemon_under_systemd(
     await receiver.wait_for(lambda: bool(receiver.transitions(job)))
     await eventually(lambda: asyncio.sleep(0, result=any(job in str(p) for p in chat[0])))
     # The sandbox holds: a dynamic non-root user, no capabilities, seccomp, no new privileges.
-    proc = status_fields(booted.host_pid_of_service())
+    daemon = booted.host_pid_of_service()
+    proc = status_fields(daemon)
     assert proc["Uid"].split()[0] != "0" and proc["CapEff"] == "0" * 16, proc
     assert proc["NoNewPrivs"] == "1" and proc["Seccomp"] == "2", proc
+    # Its own /proc hides other processes, yet keeps /proc/stat (no subset=pid): the
+    # process_* metrics of prometheus_client read the boot time there.
+    proc_mount = proc_mount_of(daemon)
+    assert "hidepid=invisible" in proc_mount and "subset=pid" not in proc_mount, proc_mount
     store = booted.var_lib / "private" / "llamacloud-notifier" / "notifier.db"
     assert store.exists() and store.stat().st_mode & 0o077 == 0  # UMask=0077
     assert store.stat().st_uid == int(proc["Uid"].split()[0])

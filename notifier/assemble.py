@@ -124,7 +124,7 @@ def build_channels(settings: Settings) -> dict[str, Channel]:
             channels[name] = kind(
                 name,
                 spec.url,
-                secret=spec.secret.get_secret_value() if spec.secret else None,
+                secrets=spec.signing_secrets(),
                 headers=spec.headers,
                 timeout=spec.timeout.total_seconds(),
             )
@@ -201,8 +201,7 @@ def secret_values(settings: Settings) -> list[str]:
     ]
     for channel in settings.channels.values():
         if isinstance(channel, WebhookChannelConfig):
-            if channel.secret is not None:
-                secret = channel.secret.get_secret_value()
+            for secret in channel.signing_secrets():
                 values += [secret, secret.removeprefix("whsec_")]
             values += url_secrets(channel.url, whole=False)
         else:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 
+from notifier.channels.signing import secret_key
 from notifier.config.base import ConfigError
 from notifier.config.models import Settings
-from notifier.config.routing import AppriseChannelConfig, WhenConfig
+from notifier.config.routing import AppriseChannelConfig, WebhookChannelConfig, WhenConfig
 from notifier.core.durations import format_duration
 from notifier.core.statuses import ENDPOINTS, STATUSES, SourceType
 from notifier.secrets import safe_target
@@ -89,7 +90,8 @@ def describe(settings: Settings) -> str:
             targets = _apprise_targets(name, [u.get_secret_value() for u in channel.urls])
             lines.append(f"  {name:<18} apprise  {targets}")
         else:
-            signed = "signed" if channel.secret is not None else "unsigned"
+            count = len(channel.signing_secrets())
+            signed = "unsigned" if not count else "signed" if count == 1 else f"signed by {count}"
             lines.append(f"  {name:<18} webhook  POST {safe_target(channel.url)} ({signed})")
     lines += ["", "rules (first match names the route):"]
     for rule in settings.rules:
@@ -109,7 +111,7 @@ def describe(settings: Settings) -> str:
         )
     if not settings.rules:
         lines.append("  (none: transitions are recorded but not delivered)")
-    warnings = status_warnings(settings) + store_warnings(settings)
+    warnings = status_warnings(settings) + store_warnings(settings) + secret_warnings(settings)
     if warnings:
         lines += ["", "warnings:", *(f"  {w}" for w in warnings)]
     return "\n".join(lines)
@@ -145,4 +147,27 @@ def status_warnings(settings: Settings) -> list[str]:
                             f"{path}.{key}: {value!r} is not a status of any configured source"
                         )
             path, when = f"{path}.not", when.not_
+    return found
+
+
+# Standard Webhooks asks for secrets of 24 to 64 bytes; shorter ones are easier to guess.
+MIN_SECRET_BYTES = 24
+
+
+def secret_warnings(settings: Settings) -> list[str]:
+    """Webhook secrets shorter than the spec's 24 bytes: a warning, since they still sign.
+    Names the key and the length, never the secret."""
+    found = []
+    for name, channel in settings.channels.items():
+        if not isinstance(channel, WebhookChannelConfig):
+            continue
+        keys = "secrets" if channel.secrets is not None else "secret"
+        for index, secret in enumerate(channel.signing_secrets()):
+            size = len(secret_key(secret))
+            if size < MIN_SECRET_BYTES:
+                where = f"channels.{name}.{keys}" + (f"[{index}]" if keys == "secrets" else "")
+                found.append(
+                    f"{where}: {size} bytes once decoded; Standard Webhooks asks for 24 to 64 "
+                    "(e.g. whsec_ + base64 of 32 random bytes: openssl rand -base64 32)"
+                )
     return found

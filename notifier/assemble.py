@@ -14,6 +14,7 @@ from notifier.channels.webhook import BatchWebhookChannel, WebhookChannel
 from notifier.config.base import ConfigError
 from notifier.config.models import Settings
 from notifier.config.routing import AppriseChannelConfig, WebhookChannelConfig, WhenConfig
+from notifier.core.match import compile_match
 from notifier.core.messages import Kind, Overrides, target_kind
 from notifier.core.mutes import Window
 from notifier.core.retry import Backoff, RetryPolicy
@@ -68,6 +69,7 @@ def _when(spec: WhenConfig | None) -> When | None:
         if spec.error_message is None
         else tuple(re.compile(p) for p in spec.error_message),
         negated=_when(spec.not_),
+        match=None if spec.match is None else compile_match(spec.match),
     )
 
 

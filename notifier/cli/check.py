@@ -21,6 +21,8 @@ def _when(when: WhenConfig) -> str:
             continue
         if key == "not_":
             parts.append(f"not ({_when(value)})")
+        elif key == "match":
+            parts.append(f"match `{value}`")
         else:
             parts.append(f"{key} in [{', '.join(value)}]")
     return " and ".join(parts) or "every event"

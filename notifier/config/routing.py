@@ -28,6 +28,7 @@ from notifier.config.base import (
     none_if_blank,
 )
 from notifier.core.diff import EVENT_TYPES
+from notifier.core.match import MatchSyntaxError, compile_match
 from notifier.core.statuses import Phase, SourceType
 
 
@@ -199,6 +200,8 @@ class WhenConfig(ConfigModel):
     extraction_agent_id: StrList = None
     name: StrList = None
     error_message: StrList = None
+    # A JMESPath expression over the event and its raw job (core.match): README, "when.match".
+    match: str | None = None
     not_: WhenConfig | None = Field(None, alias="not")
 
     @model_validator(mode="after")
@@ -220,6 +223,11 @@ class WhenConfig(ConfigModel):
                 raise field_error(f"error_message[{index}]", f"invalid regex: {exc}") from None
             except (RecursionError, OverflowError):  # deep nesting, a{99999999999}
                 raise field_error(f"error_message[{index}]", "invalid regex: too complex") from None
+        if self.match is not None:
+            try:
+                compile_match(self.match)
+            except MatchSyntaxError as exc:
+                raise field_error("match", str(exc)) from None
         return self
 
 

@@ -13,7 +13,13 @@ from notifier.channels.base import Channel
 from notifier.channels.webhook import BatchWebhookChannel, WebhookChannel
 from notifier.config.base import ConfigError
 from notifier.config.models import Settings
-from notifier.config.routing import AppriseChannelConfig, WebhookChannelConfig, WhenConfig
+from notifier.config.routing import (
+    AppriseChannelConfig,
+    RuleConfig,
+    WebhookChannelConfig,
+    WhenConfig,
+)
+from notifier.core.digest import DigestSpec
 from notifier.core.match import compile_match
 from notifier.core.messages import Kind, Overrides, target_kind
 from notifier.core.mutes import Window
@@ -73,21 +79,38 @@ def _when(spec: WhenConfig | None) -> When | None:
     )
 
 
+def _rule(rule: RuleConfig) -> Rule:
+    return Rule(
+        name=rule.name,
+        when=_when(rule.when) or When(),
+        channels=tuple(rule.notify),
+        stop=not rule.continue_,
+        group_by=tuple(rule.group_by),
+        group_wait=None if rule.group_wait is None else rule.group_wait.total_seconds(),
+        group_interval=(rule.group_interval or timedelta(minutes=5)).total_seconds(),
+        repeat_interval=None
+        if rule.repeat_interval is None
+        else rule.repeat_interval.total_seconds(),
+    )
+
+
 def build_rules(settings: Settings) -> list[Rule]:
+    """The rules that route each event as it is detected (digest rules wait for their time)."""
+    return [_rule(rule) for rule in settings.rules if rule.digest is None]
+
+
+def build_digests(settings: Settings) -> list[DigestSpec]:
+    """The digest rules: their matchers and channels, and their schedules."""
     return [
-        Rule(
-            name=rule.name,
-            when=_when(rule.when) or When(),
-            channels=tuple(rule.notify),
-            stop=not rule.continue_,
-            group_by=tuple(rule.group_by),
-            group_wait=None if rule.group_wait is None else rule.group_wait.total_seconds(),
-            group_interval=(rule.group_interval or timedelta(minutes=5)).total_seconds(),
-            repeat_interval=None
-            if rule.repeat_interval is None
-            else rule.repeat_interval.total_seconds(),
+        DigestSpec(
+            rule=_rule(rule),
+            schedule=rule.digest.schedule,
+            timezone=rule.digest.timezone,
+            send_empty=rule.digest.send_empty,
+            top_errors=rule.digest.top_errors,
         )
         for rule in settings.rules
+        if rule.digest is not None
     ]
 
 

@@ -18,6 +18,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from notifier.assemble import (
     build_channels,
+    build_digests,
     build_policies,
     build_rules,
     build_targets,
@@ -30,6 +31,7 @@ from notifier.config.models import Settings
 from notifier.core.queueing import muted_by
 from notifier.core.timestamps import format_ts
 from notifier.delivery import OutboxWorker
+from notifier.digests import Digests
 from notifier.llamacloud.budget import RequestBudget
 from notifier.llamacloud.client import LlamaCloudClient
 from notifier.polling.cycle import CycleResult
@@ -113,6 +115,13 @@ class Daemon:
             poll_options(settings),
             clock=self.clock,
             on_queued=self.worker.wake,
+        )
+        self.digests = Digests(
+            self.store,
+            build_digests(settings),
+            clock=self.clock,
+            on_queued=self.worker.wake,
+            on_error=self._store_error,
         )
         self.sweepers = [
             Sweeper(self.client, self.store, target, sweep_options(settings), clock=self.clock)
@@ -269,6 +278,8 @@ class Daemon:
         try:
             results = [await self.poll_target(target) for target in self.targets]
             if self.fatal is None:
+                await self.digests.safe_tick()
+            if self.fatal is None:
                 await self.worker.drain()
         finally:
             await self.close()
@@ -302,6 +313,7 @@ class Daemon:
             coalesce=True,
             next_run_time=self.clock() + timedelta(minutes=1),
         )
+        self.digests.schedule(scheduler)
         runner: Served | None = None
         http, native = self.settings.http, self.settings.native_webhooks
         if http.enabled:

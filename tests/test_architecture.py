@@ -28,8 +28,9 @@ ALLOWED: dict[str, set[str]] = {
     "status": LEAVES | {"store", "llamacloud"},
     "assemble": LEAVES | {"config", "channels", "polling"},
     "push": LEAVES | {"polling", "status", "store"},
+    "digests": LEAVES | {"store"},
     "daemon": LEAVES
-    | {"assemble", "config", "polling", "push", "delivery", "status", "llamacloud"}
+    | {"assemble", "config", "polling", "push", "delivery", "status", "llamacloud", "digests"}
     | {"store", "channels"},
     "demo": LEAVES | {"assemble", "config", "daemon", "channels", "simulator"},
     "cli": LEAVES

@@ -7,7 +7,12 @@ import os
 from notifier.channels.signing import secret_key
 from notifier.config.base import ConfigError
 from notifier.config.models import Settings
-from notifier.config.routing import AppriseChannelConfig, WebhookChannelConfig, WhenConfig
+from notifier.config.routing import (
+    AppriseChannelConfig,
+    RuleConfig,
+    WebhookChannelConfig,
+    WhenConfig,
+)
 from notifier.core.durations import format_duration
 from notifier.core.statuses import ENDPOINTS, STATUSES, SourceType
 from notifier.secrets import safe_target
@@ -57,6 +62,19 @@ def _native_line(settings: Settings) -> str:
     return f"native webhooks  POST {native.path} on {settings.http.listen}, checked by {checks}"
 
 
+def _rule_line(rule: RuleConfig) -> str:
+    extras = [] if rule.continue_ else ["stop"]
+    if rule.group_wait is not None:
+        by = ",".join(rule.group_by) or "rule"
+        extras.append(f"grouped by {by}, wait {format_duration(rule.group_wait)}")
+    if rule.repeat_interval is not None:
+        extras.append(f"repeat after {format_duration(rule.repeat_interval)}")
+    if rule.digest is not None:
+        extras.append(f"digest at '{rule.digest.schedule}' {rule.digest.timezone}")
+    suffix = f"  ({'; '.join(extras)})" if extras else ""
+    return f"  {rule.name}: {_when(rule.when)} -> {', '.join(rule.notify)}{suffix}"
+
+
 def describe(settings: Settings) -> str:
     """A deterministic plain-text summary of a valid configuration."""
     api = settings.llamacloud
@@ -96,15 +114,7 @@ def describe(settings: Settings) -> str:
             signed = "unsigned" if not count else "signed" if count == 1 else f"signed by {count}"
             lines.append(f"  {name:<18} webhook  POST {safe_target(channel.url)} ({signed})")
     lines += ["", "rules (first match names the route):"]
-    for rule in settings.rules:
-        extras = [] if rule.continue_ else ["stop"]
-        if rule.group_wait is not None:
-            by = ",".join(rule.group_by) or "rule"
-            extras.append(f"grouped by {by}, wait {format_duration(rule.group_wait)}")
-        if rule.repeat_interval is not None:
-            extras.append(f"repeat after {format_duration(rule.repeat_interval)}")
-        suffix = f"  ({'; '.join(extras)})" if extras else ""
-        lines.append(f"  {rule.name}: {_when(rule.when)} -> {', '.join(rule.notify)}{suffix}")
+    lines += [_rule_line(rule) for rule in settings.rules]
     for mute in settings.mutes:
         targets = ", ".join([*mute.rules, *mute.channels])
         lines.append(

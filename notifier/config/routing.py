@@ -27,6 +27,7 @@ from notifier.config.base import (
     http_url,
     none_if_blank,
 )
+from notifier.config.digest import DigestConfig
 from notifier.core.diff import EVENT_TYPES
 from notifier.core.match import MatchSyntaxError, compile_match
 from notifier.core.statuses import Phase, SourceType
@@ -253,6 +254,16 @@ class RuleConfig(TemplatedConfig):
     group_wait: Duration | None = None
     group_interval: Duration | None = None
     repeat_interval: Duration | None = None
+    digest: DigestConfig | None = None
+
+    @model_validator(mode="after")
+    def _digest_alone(self) -> RuleConfig:
+        """A digest is one message per schedule: per-event grouping has nothing to group."""
+        if self.digest is not None:
+            for key in ("group_by", "group_wait", "group_interval", "repeat_interval"):
+                if getattr(self, key):
+                    raise field_error(key, "does not apply to a digest rule; leave it out")
+        return self
 
     @field_validator("group_by")
     @classmethod

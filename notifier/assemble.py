@@ -7,7 +7,8 @@ windows, channels with their pacing and retry policies, and the secrets logs mus
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
 
 from notifier.channels.base import Channel
 from notifier.channels.webhook import BatchWebhookChannel, WebhookChannel
@@ -25,9 +26,12 @@ from notifier.core.messages import Kind, Overrides, target_kind
 from notifier.core.mutes import Window
 from notifier.core.retry import Backoff, RetryPolicy
 from notifier.core.rules import Rule, When, as_set
+from notifier.core.watchdog import WatchdogSpec
 from notifier.polling.poller import PollOptions, PollTarget
 from notifier.polling.sweep import SweepOptions
 from notifier.secrets import url_secrets
+from notifier.store.db import Store
+from notifier.watchdog import Watchdog
 
 
 def build_targets(settings: Settings) -> list[PollTarget]:
@@ -233,3 +237,36 @@ def secret_values(settings: Settings) -> list[str]:
             for url in channel.urls:
                 values += url_secrets(url.get_secret_value(), whole=True)
     return [v for v in dict.fromkeys(values) if len(v) >= 4]
+
+
+def watchdog_spec(settings: Settings) -> WatchdogSpec | None:
+    """What the watchdog watches and whom it tells; None when `watchdog.notify` is empty."""
+    watchdog = settings.watchdog
+    if not watchdog.enabled:
+        return None
+    return WatchdogSpec(
+        channels=tuple(watchdog.notify),
+        source_failing_for=watchdog.source_failing_for,
+        outbox_older_than=watchdog.outbox_older_than,
+        channel_dead=watchdog.channel_dead,
+        store_errors=watchdog.store_errors,
+        store_quiet=max(timedelta(minutes=5), 2 * watchdog.check_every),
+        send_resolved=watchdog.send_resolved,
+    )
+
+
+def build_watchdog(
+    settings: Settings,
+    store: Store,
+    channels: Mapping[str, Channel],
+    clock: Callable[[], datetime],
+) -> Watchdog:
+    """The daemon's watchdog (listening only, when `watchdog.notify` is empty)."""
+    return Watchdog(
+        store,
+        watchdog_spec(settings),
+        channels,
+        scopes=[(t.name, t.scope) for t in build_targets(settings)],
+        clock=clock,
+        check_every=settings.watchdog.check_every.total_seconds(),
+    )

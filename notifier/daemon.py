@@ -22,6 +22,7 @@ from notifier.assemble import (
     build_policies,
     build_rules,
     build_targets,
+    build_watchdog,
     build_windows,
     channel_rates,
     poll_options,
@@ -97,17 +98,19 @@ class Daemon:
             self.client.budget, [t.key for t in self.targets], self.store.sweeps.positions
         )
         self.channels = build_channels(settings)
+        self.watchdog = build_watchdog(settings, self.store, self.channels, self.clock)
         self.worker = OutboxWorker(
             self.store,
             self.channels,
             build_policies(settings),
             concurrency=settings.delivery.concurrency,
             clock=self.clock,
-            on_outcome=self.metrics.delivery,
+            on_outcome=self.watchdog.observing(self.metrics.delivery),
             rates=channel_rates(settings),
             mute_check=self.muted,
             on_store_error=self._store_error,
         )
+        self.watchdog.on_queued = self.worker.wake
         self.poller = Poller(
             self.client,
             self.store,
@@ -149,6 +152,7 @@ class Daemon:
     def _store_error(self, error: BaseException) -> None:
         """A damaged file (SQLITE_CORRUPT, SQLITE_NOTADB) is fatal: logged once, the daemon
         stops and `run` exits 1, so the supervisor restarts it and alerts fire."""
+        self.watchdog.store_error(error)  # any store error is a trouble to tell of
         if not is_corruption(error) or self.fatal is not None:
             return
         self.fatal = error
@@ -280,6 +284,8 @@ class Daemon:
             if self.fatal is None:
                 await self.digests.safe_tick()
             if self.fatal is None:
+                await self.watchdog.tick()
+            if self.fatal is None:
                 await self.worker.drain()
         finally:
             await self.close()
@@ -314,6 +320,7 @@ class Daemon:
             next_run_time=self.clock() + timedelta(minutes=1),
         )
         self.digests.schedule(scheduler)
+        self.watchdog.schedule(scheduler)
         runner: Served | None = None
         http, native = self.settings.http, self.settings.native_webhooks
         if http.enabled:

@@ -75,6 +75,23 @@ def _rule_line(rule: RuleConfig) -> str:
     return f"  {rule.name}: {_when(rule.when)} -> {', '.join(rule.notify)}{suffix}"
 
 
+def _watchdog_line(settings: Settings) -> str:
+    watchdog = settings.watchdog
+    if not watchdog.enabled:
+        return "watchdog         off (set watchdog.notify to hear of the notifier's own troubles)"
+    watched = [
+        f"sources failing {format_duration(watchdog.source_failing_for)}",
+        *(["dead channels"] if watchdog.channel_dead else []),
+        f"outbox older than {format_duration(watchdog.outbox_older_than)}",
+        *(["store errors"] if watchdog.store_errors else []),
+    ]
+    resolved = "with" if watchdog.send_resolved else "without"
+    return (
+        f"watchdog         -> {', '.join(watchdog.notify)}: {', '.join(watched)}; "
+        f"{resolved} resolved messages"
+    )
+
+
 def describe(settings: Settings) -> str:
     """A deterministic plain-text summary of a valid configuration."""
     api = settings.llamacloud
@@ -104,6 +121,7 @@ def describe(settings: Settings) -> str:
             agents = ", ".join(source.extraction_agent_ids)
             lines.append(f"  {name:<18} GET {path}  extraction_agent_id={agents}")
     lines.append(_native_line(settings))
+    lines.append(_watchdog_line(settings))
     lines += ["", "channels:"]
     for name, channel in settings.channels.items():
         if isinstance(channel, AppriseChannelConfig):

@@ -6,23 +6,11 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from notifier.core.diff import EVENT_TYPES
 from notifier.core.models import Event
+from notifier.core.watchdog import OpenTrouble
 from notifier.store.codec import event_from_json
-
-
-@dataclass(frozen=True, slots=True)
-class OpenTrouble:
-    """A trouble announced and not resolved yet."""
-
-    key: str
-    kind: str
-    subject: str
-    opened_at: str
-    summary: str
-    notice_id: str
 
 
 class Notices:
@@ -59,6 +47,16 @@ class Notices:
             yield event_from_json(body)
 
     # -- troubles ---------------------------------------------------------------------------
+
+    def oldest_pending(self) -> dict[str, str]:
+        """Channel -> created_at of its oldest pending row (the outbox_due index answers)."""
+        return {
+            row[0]: row[1]
+            for row in self.conn.execute(
+                "SELECT channel, min(created_at) FROM outbox WHERE state = 'pending' "
+                "GROUP BY channel"
+            )
+        }
 
     def open_troubles(self) -> dict[str, OpenTrouble]:
         return {

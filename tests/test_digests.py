@@ -28,6 +28,7 @@ from notifier.daemon import Daemon
 from notifier.digests import fires_between, last_fire
 from notifier.simulator import start_simulator
 from tests.harness import API_KEY, WEBHOOK_SECRET, Receiver
+from tests.test_apprise import Mailbox, parts, smtp  # noqa: F401 -- smtp is a fixture
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -285,3 +286,48 @@ class TestConfig:
         with pytest.raises(ConfigError) as caught:
             load_settings(self.write(tmp_path, {"digest": digest, **extra}), {})
         assert message in str(caught.value)
+
+
+async def test_a_digest_by_email_to_a_real_smtp_server(
+    tmp_path: Path,
+    smtp: tuple[Mailbox, int],  # noqa: F811 -- the fixture imported above, asked for by name
+) -> None:
+    """Through apprise and the outbox to aiosmtpd: the subject is the digest's headline, the
+    text its counts and top errors."""
+    mailbox, port = smtp
+    sim, sim_url, _ = await start_simulator(api_key=API_KEY)
+    config(tmp_path, sim_url, "http://127.0.0.1:9/")  # writes config.yaml, changed below
+    data = yaml.safe_load((tmp_path / "config.yaml").read_text())
+    data["channels"]["mail"] = {
+        "type": "apprise",
+        "urls": [f"mailto://127.0.0.1:{port}?from=notifier@example.com&to=ops@example.com"],
+    }
+    data["rules"][0]["notify"] = ["mail"]
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(data))
+    settings = load_settings(tmp_path / "config.yaml", {})
+    now = [berlin(23, 8)]
+    daemon = Daemon(settings, clock=lambda: now[0])
+    try:
+        await daemon.digests.safe_tick()
+        record(
+            daemon,
+            [
+                job_event(1, berlin(22, 12)),
+                job_event(2, berlin(22, 13), "FAILED", error="parser crashed"),
+                job_event(3, berlin(22, 14), "FAILED", error="parser crashed"),
+            ],
+        )
+        now[0] = berlin(23, 9, 1)
+        assert await daemon.digests.safe_tick() == 1
+        await daemon.worker.drain()
+        (message,) = mailbox.messages
+        assert message["Subject"] == (
+            "[LlamaCloud] daily 2026-11-23 09:00 Europe/Berlin: 1 completed, 2 failed"
+        )
+        text = parts(message)["text/plain"]
+        assert "Top 1 error:" in text and "2 x parser crashed" in text
+        assert "extract_v2: 1 completed, 2 failed" in text
+        assert daemon.store.outbox.counts() == {("mail", "delivered"): 1}
+    finally:
+        await daemon.close()
+        await sim.cleanup()

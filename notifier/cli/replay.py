@@ -21,8 +21,10 @@ def replay(args: argparse.Namespace, settings: Settings) -> int:
     if args.channel is not None and args.channel not in settings.channels:
         known = ", ".join(settings.channels) or "none"
         raise UsageError(f"--channel {args.channel!r}: no such channel (configured: {known})")
-    if args.rule is not None and args.rule not in {rule.name for rule in settings.rules}:
-        known = ", ".join(rule.name for rule in settings.rules) or "none"
+    # The watchdog's notices are recorded under the rule name `watchdog`.
+    rules = [rule.name for rule in settings.rules] + ["watchdog"] * settings.watchdog.enabled
+    if args.rule is not None and args.rule not in rules:
+        known = ", ".join(rules) or "none"
         raise UsageError(f"--rule {args.rule!r}: no such rule (configured: {known})")
     if args.limit is not None and args.limit < 1:
         raise UsageError("--limit must be at least 1")

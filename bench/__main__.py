@@ -14,7 +14,18 @@ from types import ModuleType
 
 import structlog
 
-from bench import ingest, latency, memory, poll_cost, push, scale, soak, startup, throughput
+from bench import (
+    ingest,
+    latency,
+    match,
+    memory,
+    poll_cost,
+    push,
+    scale,
+    soak,
+    startup,
+    throughput,
+)
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 
@@ -67,6 +78,7 @@ def main() -> int:
     steps: list[tuple[str, ModuleType, Callable[[], str]]] = [
         ("Poll cost per steady-state cycle", poll_cost, lambda: poll_cost.report(poll_cost.run())),
         ("Ingest", ingest, lambda: ingest.report(ingest.run())),
+        (match.TITLE, match, lambda: match.report(match.run())),
         ("Memory", memory, lambda: memory.report(memory.run())),
         ("Start-up", startup, lambda: startup.report(startup.run())),
         ("Delivery throughput", throughput, lambda: throughput.report(throughput.run())),

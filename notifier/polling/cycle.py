@@ -12,7 +12,7 @@ import structlog
 from notifier.core.diff import diff_job
 from notifier.core.listings import BaselineProgress
 from notifier.core.models import Event, Job, Route, SnapshotRow
-from notifier.core.rules import route
+from notifier.core.rules import MatchFailure, route
 from notifier.core.timestamps import format_ts
 from notifier.store.codec import ScopeView
 
@@ -168,6 +168,7 @@ class Cycle:
         previous = self.known
         rows: list[SnapshotRow] = []
         routed: list[tuple[Event, Sequence[Route]]] = []
+        failures: list[MatchFailure] = []
         for job in self.pending.values():
             row, event = diff_job(
                 previous.get(job.job_id),
@@ -183,7 +184,8 @@ class Cycle:
             if event is not None and self.notify_new:
                 if self.detected_by != event.detected_by:
                     event = replace(event, detected_by=self.detected_by)
-                routed.append((event, route(event, self.poller.rules)))
+                routed.append((event, route(event, self.poller.rules, failures)))
+        _log_match_failures(self.target.key, failures)
         if final:
             queued = self.store.commit_cycle(
                 name=self.target.name,
@@ -220,3 +222,21 @@ class Cycle:
         self.result.events.extend(event for event, _ in routed)
         self.result.queued += queued
         self.pending = {}
+
+
+def _log_match_failures(scope: str, failures: Sequence[MatchFailure]) -> None:
+    """A `when.match` that failed for some events: one warning per rule and error, with a
+    count, so a rule that fails for thousands of jobs is one line a cycle, not thousands."""
+    seen: dict[tuple[str, str], list[MatchFailure]] = {}
+    for failure in failures:
+        seen.setdefault((failure.rule, failure.error), []).append(failure)
+    for (rule, error), group in seen.items():
+        log.warning(
+            "match_failed",
+            source=scope,
+            rule=rule,
+            error=error,
+            events=len(group),
+            job_id=group[0].job_id,
+            treated_as="not matching",
+        )

@@ -169,4 +169,3 @@ class SecretsDirectory(NestedSecretsSettingsSource):
             except ValueError as exc:
                 raise ConfigError(f"{name}: {exc}") from None
         return found
-

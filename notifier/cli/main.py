@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from notifier import __version__
 from notifier.errors import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
 
 
@@ -46,18 +47,6 @@ exit codes:
 """
 
 
-def _version() -> str:
-    """The installed distribution's version, else the source tree's."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("llamacloud-notifier")
-    except PackageNotFoundError:
-        from notifier import __version__
-
-        return __version__
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="notifier",
@@ -65,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"notifier {_version()}")
+    parser.add_argument("--version", action="version", version=f"notifier {__version__}")
     # Before the command; the subcommands' own --config (after it) lands in `config`.
     parser.add_argument(
         "--config", dest="global_config", type=Path, metavar="PATH", help=CONFIG_HELP
@@ -212,7 +201,9 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         if args.fresh_store:
             _fresh_store(settings.store.path)
-        return asyncio.run(_run(settings) if args.command == "run" else _once(settings))
+        if args.command == "once":
+            return asyncio.run(_once(settings))
+        return asyncio.run(_run(settings, lambda: load_settings(args.config)))
     from notifier.cli.history import history
 
     return history(args, settings)
@@ -284,14 +275,15 @@ def _fresh_store(path: Path) -> None:
         lock.release()
 
 
-async def _run(settings: Any) -> int:
+async def _run(settings: Any, load: Any) -> int:
+    """The daemon; `load` reads the configuration again on SIGHUP and POST /-/reload."""
     import asyncio
 
     from notifier.daemon import Daemon, install_signal_handlers
 
     stop = asyncio.Event()
     install_signal_handlers(stop)
-    await Daemon(settings).run(stop)
+    await Daemon(settings, load_config=load).run(stop)
     return EXIT_OK
 
 

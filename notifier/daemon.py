@@ -391,4 +391,6 @@ def install_signal_handlers(stop: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, lambda: log.warning("reload_ignored", why="starting"))
+    loop.add_signal_handler(
+        signal.SIGHUP, lambda: log.warning("reload_ignored", why="starting, or reloads are off")
+    )

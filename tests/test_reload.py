@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import signal
 import sys
@@ -221,6 +222,40 @@ async def test_an_invalid_configuration_is_refused_and_the_running_one_stays(
         code = await daemon.terminate()
     assert code == 0
     assert "Traceback" not in daemon.log_text()
+
+
+async def test_a_rotated_secret_file_signs_after_sighup(
+    sim: Sim, receiver: Receiver, tmp_path: Path
+) -> None:
+    """Replace the file a channel's secret_file names, send SIGHUP: the next request is
+    signed with the new secret (verified by `standardwebhooks`), which no log line shows."""
+    new_secret = "whsec_" + base64.b64encode(b"rotated-secret-of-32-bytes-long!").decode()
+    secret_file = tmp_path / "webhook_secret"
+    secret_file.write_text(WEBHOOK_SECRET + "\n")
+    config = write_config(
+        tmp_path / "config.yaml",
+        sim.url,
+        receiver.url,
+        channels={"hook": hook(receiver.url, secret_file)},
+    )
+    daemon = await DaemonProcess(config, tmp_path / "daemon.log").start()
+    try:
+        await wait_baseline(tmp_path / "notifier.db")
+        before = await sim.create("extract_v2")
+        await receiver.wait_for(lambda: len(receiver.transitions(before)) == 1)
+        secret_file.write_text(new_secret + "\n")
+        assert daemon.process is not None
+        daemon.process.send_signal(signal.SIGHUP)
+        reloaded = await logged(daemon, "config_reloaded")
+        assert reloaded["applied"] == ["channels.hook"] and reloaded["needs_restart"] == []
+        receiver.secret = new_secret  # the receiver now verifies with the new one only
+        after = await sim.create("parse_v2")
+        await receiver.wait_for(lambda: len(receiver.transitions(after)) == 1)
+    finally:
+        assert await daemon.terminate() == 0
+    assert receiver.bad == []
+    log = daemon.log_text()
+    assert new_secret.removeprefix("whsec_") not in log and new_secret not in log
 
 
 class TestPlan:

@@ -39,6 +39,7 @@ from notifier.polling.cycle import CycleResult
 from notifier.polling.poller import V2_SOURCES, Poller, PollTarget
 from notifier.polling.sweep import Sweeper
 from notifier.push import PushPath
+from notifier.reload import Reloader
 from notifier.status.http import create_app
 from notifier.status.metrics import Metrics
 from notifier.status.page import BaselineInfo, LiveView
@@ -60,6 +61,8 @@ class Daemon:
 
     settings: Settings
     clock: Callable[[], datetime] = utcnow
+    # Reads the configuration again for SIGHUP and POST /-/reload (None: no reloads).
+    load_config: Callable[[], Settings] | None = None
     store: Store = field(init=False)
     client: LlamaCloudClient = field(init=False)
     poller: Poller = field(init=False)
@@ -96,6 +99,14 @@ class Daemon:
         )
         self.metrics.watch_scopes(
             self.client.budget, [t.key for t in self.targets], self.store.sweeps.positions
+        )
+        alerting = self.metrics.alerting
+        alerting.loaded(True, reload=False)
+        alerting.watch_polls(self.store.source_states, [t.key for t in self.targets])
+        alerting.watch_pending(
+            self.store.outbox.oldest_pending,
+            lambda: self.channels,
+            lambda: self.clock().timestamp(),
         )
         self.channels = build_channels(settings)
         self.watchdog = build_watchdog(settings, self.store, self.channels, self.clock)
@@ -141,6 +152,7 @@ class Daemon:
             start_cycle=self._cycle_now,
             next_run=self._next_run,
         )
+        self.reloader = Reloader(self, self.load_config) if self.load_config else None
         self._scheduler: AsyncIOScheduler | None = None
         self._interval_of: dict[str, float] = {}
         self._spawned: set[asyncio.Task[object]] = set()
@@ -337,12 +349,15 @@ class Daemon:
                     native.secret.get_secret_value() if native.secret else None,
                     native.token.get_secret_value() if native.token else None,
                 ),
+                reload=self.reloader.answer if self.reloader else None,
             )
             runner = await start_server(app, http.host, http.port)
             log.info("http_listening", listen=http.listen)
         self.worker.start()
         scheduler.start()
         self._stop = stop
+        if self.reloader is not None:
+            self.reloader.on_hangup(stop)
         sweeps_stop = asyncio.Event()
         loops: list[tuple[str, Callable[[], Awaitable[None]]]] = [
             (f"sweep:{s.target.key}", functools.partial(s.run, sweeps_stop)) for s in self.sweepers
@@ -380,6 +395,8 @@ class Daemon:
             )
 
     async def close(self) -> None:
+        if self.reloader is not None:
+            await self.reloader.close()
         await self.client.close()
         for channel in self.channels.values():
             await channel.close()
@@ -388,7 +405,11 @@ class Daemon:
 
 
 def install_signal_handlers(stop: asyncio.Event) -> None:
-    """SIGTERM and SIGINT set `stop`, so the daemon exits 0 after a clean shutdown."""
+    """SIGTERM and SIGINT set `stop`, so the daemon exits 0 after a clean shutdown. SIGHUP
+    (a reload, once `run` is under way) no longer ends the process while it starts."""
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(
+        signal.SIGHUP, lambda: log.warning("reload_ignored", why="starting, or reloads are off")
+    )

@@ -111,9 +111,36 @@ class OutboxWorker:
             attempts += len(batch)
         return attempts
 
+    def reconfigure(
+        self,
+        channels: Mapping[str, Channel],
+        policies: Mapping[str, RetryPolicy],
+        rates: Mapping[str, float | None],
+    ) -> list[Channel]:
+        """Channels, retry policies and pacing of a reloaded configuration, from the next
+        claim on. A removed channel's loop ends after its current send; its rows stay in
+        the outbox (sent again if it comes back). Returns the channel objects replaced or
+        removed, for the caller to close once their sends are over."""
+        old = self.channels
+        self.channels = dict(channels)
+        self.policies = {**self.policies, **policies}  # a send in flight may still ask
+        self.limiters = {name: RateLimiter(r) for name, r in rates.items() if r is not None}
+        for name in self.channels:
+            self._wakeups.setdefault(name, asyncio.Event())
+        if self._tasks:  # started: a loop for each new channel
+            running = {t.get_name() for t in self._tasks if not t.done()}
+            self._tasks = [t for t in self._tasks if not t.done()]
+            self._tasks += [
+                asyncio.create_task(self._channel_loop(name), name=f"outbox:{name}")
+                for name in self.channels
+                if f"outbox:{name}" not in running
+            ]
+        self.wake()
+        return [channel for name, channel in old.items() if self.channels.get(name) is not channel]
+
     async def _channel_loop(self, name: str) -> None:
         wakeup = self._wakeups[name]
-        while not self._stopping.is_set():
+        while not self._stopping.is_set() and name in self.channels:
             wakeup.clear()
             try:
                 batch = self.store.outbox.due_deliveries(
@@ -146,7 +173,7 @@ class OutboxWorker:
 
     async def _send_batch(self, name: str, batch: list[Delivery]) -> None:
         limit = asyncio.Semaphore(self.concurrency)
-        grouped = isinstance(self.channels[name], GroupChannel)
+        grouped = isinstance(self.channels.get(name), GroupChannel)
         units: list[list[Delivery]] = []
         seen_groups: set[str] = set()
         for delivery in batch:
@@ -162,8 +189,8 @@ class OutboxWorker:
 
         async def attempt(unit: list[Delivery]) -> None:
             async with limit:
-                if self._stopping.is_set():
-                    return  # stays pending: sent after the next start
+                if self._stopping.is_set() or name not in self.channels:
+                    return  # stays pending: sent after the next start (or the channel's return)
                 await self._attempt(name, unit)
 
         await asyncio.gather(*(attempt(unit) for unit in units))

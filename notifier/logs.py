@@ -20,10 +20,12 @@ _WRITE_LOCK = threading.RLock()
 
 
 class _LineLogger:
-    """structlog's output: one whole line per call, under the shared lock."""
+    """structlog's output: one whole line per call, under the shared lock. `name` is what
+    `structlog.get_logger(__name__)` was given, for `add_logger_name`."""
 
-    def __init__(self, out: TextIO) -> None:
+    def __init__(self, out: TextIO, name: str = "notifier") -> None:
         self._out = out
+        self.name = name
 
     def msg(self, message: str) -> None:
         with _WRITE_LOCK:
@@ -106,8 +108,11 @@ def configure_logging(
         if as_json
         else structlog.dev.ConsoleRenderer(colors=False)
     )
+    # `logger` on every line: the module that wrote it (`notifier.delivery`), or the library
+    # logger's name (`aiohttp.server`), so a log pipeline can filter and route by it.
     shared: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_logger_name,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
@@ -119,14 +124,14 @@ def configure_logging(
     structlog.configure(
         processors=[*shared, *tail, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=lambda *_: _LineLogger(out),
+        logger_factory=lambda *args: _LineLogger(out, *(str(a) for a in args[:1])),
         cache_logger_on_first_use=False,
     )
     # Library loggers (aiohttp, apscheduler, apprise) go through the same redaction.
     handler = _SharedLockHandler(out)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
+            foreign_pre_chain=shared,
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 *tail,

@@ -9,7 +9,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from notifier import __version__
 from notifier.errors import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
+
+
+def _simulate_arguments(simulate: argparse.ArgumentParser) -> None:
+    simulate.add_argument("--host", default="127.0.0.1")
+    simulate.add_argument("--port", type=int, default=8090)
+    simulate.add_argument("--api-key", default="sim-key", help="bearer key it accepts")
+    simulate.add_argument("--rate", type=float, default=1.0, help="new jobs per second")
+    simulate.add_argument("--seed", type=int, default=None)
+    _push_arguments(simulate)
 
 
 def _push_arguments(simulate: argparse.ArgumentParser) -> None:
@@ -24,6 +34,19 @@ def _push_arguments(simulate: argparse.ArgumentParser) -> None:
     push.add_argument("--push-duplicates", type=float, default=0.0, help="share sent twice")
 
 
+CONFIG_HELP = "YAML file (default: $NOTIFIER_CONFIG, else config/notifier.yaml)"
+EPILOG = """\
+configuration: --config PATH (before or after the command), else $NOTIFIER_CONFIG,
+  else config/notifier.yaml (relative to the working directory)
+
+exit codes:
+  0  success (run: stopped cleanly by SIGTERM or SIGINT)
+  1  failure (a poll or delivery failed in once/test-channel, the store cannot be
+     used, another daemon holds it, the HTTP port cannot be bound)
+  2  invalid configuration or command line (the message names the field)
+"""
+
+
 def _replay_arguments(replay: argparse.ArgumentParser) -> None:
     replay.add_argument(
         "--since", required=True, help="events detected since: ISO time or duration, e.g. 2h"
@@ -36,16 +59,29 @@ def _replay_arguments(replay: argparse.ArgumentParser) -> None:
     replay.add_argument("--json", action="store_true", help="one JSON object per line")
 
 
-def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 -- a flat list of commands reads best
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="notifier",
         description="Watch LlamaCloud extract and parse jobs; notify on status changes.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"notifier {__version__}")
+    # Before the command; the subcommands' own --config (after it) lands in `config`.
+    parser.add_argument(
+        "--config", dest="global_config", type=Path, metavar="PATH", help=CONFIG_HELP
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def with_config(name: str, text: str) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=text, description=text)
-        sub.add_argument("--config", type=Path, help="YAML file (default: $NOTIFIER_CONFIG)")
+        sub = commands.add_parser(
+            name,
+            help=text,
+            description=text,
+            epilog=EPILOG,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        sub.add_argument("--config", type=Path, metavar="PATH", help=CONFIG_HELP)
         return sub
 
     fresh = (
@@ -57,15 +93,15 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 -- a flat list of com
     once = with_config("once", "poll every source once, deliver what is due, exit")
     once.add_argument("--fresh-store", action="store_true", help=fresh)
     with_config("check", "validate the configuration and print what would be polled and routed")
+    commands.add_parser(
+        "schema",
+        help="print the configuration's JSON Schema (for editors and CI)",
+        description="Print the JSON Schema of the configuration file (draft 2020-12); "
+        "config/notifier.schema.json is a copy of it.",
+    )
     demo = with_config("demo", "run the simulator, the daemon and a webhook receiver together")
     demo.set_defaults(config=None)
-    simulate = commands.add_parser("simulate", help="run only the LlamaCloud simulator")
-    simulate.add_argument("--host", default="127.0.0.1")
-    simulate.add_argument("--port", type=int, default=8090)
-    simulate.add_argument("--api-key", default="sim-key", help="bearer key it accepts")
-    simulate.add_argument("--rate", type=float, default=1.0, help="new jobs per second")
-    simulate.add_argument("--seed", type=int, default=None)
-    _push_arguments(simulate)
+    _simulate_arguments(commands.add_parser("simulate", help="run only the LlamaCloud simulator"))
 
     events = with_config("events", "list recorded transitions, newest first")
     events.add_argument("--job", help="job id")
@@ -113,7 +149,13 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 -- a flat list of com
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; the exit codes are mapped in `notifier.errors`."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    before, after = args.global_config, getattr(args, "config", None)
+    if before is not None and after is not None and before != after:
+        parser.error("--config given twice, before and after the command, with different paths")
+    if hasattr(args, "config") or before is not None:
+        args.config = after or before
     try:
         return _dispatch(args)
     except KeyboardInterrupt:
@@ -155,6 +197,35 @@ def _exit_code(exc: Exception) -> int | None:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    code = _without_settings(args)
+    if code is not None:
+        return code
+    from notifier.config.load import load_settings
+
+    settings = load_settings(args.config)
+    if args.command == "check":
+        from notifier.cli.check import describe
+
+        print(describe(settings))
+        return EXIT_OK
+    _setup_logging(settings)
+    if args.command in ("test-channel", "mute", "unmute"):
+        return _operate(args, settings)
+    if args.command in ("run", "once"):
+        import asyncio  # `check` and the history commands do without
+
+        if args.fresh_store:
+            _fresh_store(settings.store.path)
+        if args.command == "once":
+            return asyncio.run(_once(settings))
+        return asyncio.run(_run(settings, lambda: load_settings(args.config)))
+    from notifier.cli.history import history
+
+    return history(args, settings)
+
+
+def _without_settings(args: argparse.Namespace) -> int | None:
+    """The commands that read no configuration (simulate, schema, demo), else None."""
     if args.command == "simulate":
         from notifier.simulator import PushOptions, run_simulator
 
@@ -176,31 +247,16 @@ def _dispatch(args: argparse.Namespace) -> int:
             push=options if pushing else None,
         )
         return EXIT_OK
+    if args.command == "schema":
+        from notifier.config.schema import schema_text
+
+        sys.stdout.write(schema_text())
+        return EXIT_OK
     if args.command == "demo":
         from notifier.demo.run import run_demo
 
         return run_demo(args.config)
-
-    from notifier.config.load import load_settings
-
-    settings = load_settings(args.config)
-    if args.command == "check":
-        from notifier.cli.check import describe
-
-        print(describe(settings))
-        return EXIT_OK
-    _setup_logging(settings)
-    if args.command in ("test-channel", "mute", "unmute"):
-        return _operate(args, settings)
-    if args.command in ("run", "once"):
-        import asyncio  # `check` and the history commands do without
-
-        if args.fresh_store:
-            _fresh_store(settings.store.path)
-        return asyncio.run(_run(settings) if args.command == "run" else _once(settings))
-    from notifier.cli.history import history
-
-    return history(args, settings)
+    return None
 
 
 def _setup_logging(settings: Any) -> None:
@@ -234,14 +290,15 @@ def _fresh_store(path: Path) -> None:
         lock.release()
 
 
-async def _run(settings: Any) -> int:
+async def _run(settings: Any, load: Any) -> int:
+    """The daemon; `load` reads the configuration again on SIGHUP and POST /-/reload."""
     import asyncio
 
     from notifier.daemon import Daemon, install_signal_handlers
 
     stop = asyncio.Event()
     install_signal_handlers(stop)
-    await Daemon(settings).run(stop)
+    await Daemon(settings, load_config=load).run(stop)
     return EXIT_OK
 
 

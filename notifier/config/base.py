@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict, WithJsonSchema
 
 from notifier.core.durations import parse_duration
 
@@ -20,7 +20,20 @@ class ConfigError(Exception):
 MAX_COUNT = 1_000_000
 
 
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+# A duration as written in the file (`500ms`, `30s`, `15m`, `1h30m`, `3d`, `2w`, any case) or a
+# number of seconds: what editors validate and complete (`notifier schema`).
+DURATION_SCHEMA = {
+    "anyOf": [
+        {
+            "type": "string",
+            "pattern": r"^ *([0-9]+(\.[0-9]+)? *([mM][sS]|[smhdwSMHDW]) *)+$",
+            "examples": ["30s", "15m", "2h", "3d", "1h30m", "500ms"],
+        },
+        {"type": "number", "exclusiveMinimum": 0, "description": "seconds"},
+    ],
+    "description": "A positive duration such as 30s, 15m, 2h, 3d (at most 3650d)",
+}
+Duration = Annotated[timedelta, BeforeValidator(parse_duration), WithJsonSchema(DURATION_SCHEMA)]
 
 
 def none_if_blank(value: object) -> object:

@@ -26,6 +26,7 @@ from notifier.config.base import (
 )
 from notifier.config.env import ENV_PREFIX, EnvOverrides
 from notifier.config.routing import ChannelConfig, MuteWindowConfig, RuleConfig, check_mutes
+from notifier.config.secret_files import SecretFile, SecretsDirectory, secret_files
 from notifier.config.watchdog import WatchdogConfig, check_watchdog
 from notifier.core.durations import MAX_DURATION
 from notifier.core.statuses import STATUSES, SourceType
@@ -34,6 +35,7 @@ from notifier.core.statuses import STATUSES, SourceType
 class LlamaCloudConfig(ConfigModel):
     base_url: str = "https://api.cloud.llamaindex.ai"
     api_key: SecretStr
+    api_key_file: SecretFile = None
     project_id: OptionalText = None
     organization_id: OptionalText = None
     timeout: Duration = timedelta(seconds=30)
@@ -41,6 +43,8 @@ class LlamaCloudConfig(ConfigModel):
     max_retries: int = Field(5, ge=0, le=MAX_COUNT)
     # An answer past this many bytes (decompressed) fails its cycle instead of filling memory.
     max_page_bytes: int = Field(32 * 1024 * 1024, ge=64 * 1024, le=1024**3)
+
+    _secret_files = secret_files("api_key")
 
     @field_validator("base_url")
     @classmethod
@@ -154,6 +158,10 @@ class NativeWebhooksConfig(ConfigModel):
     path: str = "/hooks/llamacloud"
     secret: Annotated[SecretStr | None, BeforeValidator(none_if_blank)] = None
     token: Annotated[SecretStr | None, BeforeValidator(none_if_blank)] = None
+    secret_file: SecretFile = None
+    token_file: SecretFile = None
+
+    _secret_files = secret_files("secret", "token")
 
     @field_validator("path")
     @classmethod
@@ -184,6 +192,9 @@ class HttpConfig(ConfigModel):
     enabled: bool = True
     listen: str = "127.0.0.1:8080"
     token: Annotated[SecretStr | None, BeforeValidator(none_if_blank)] = None
+    token_file: SecretFile = None
+
+    _secret_files = secret_files("token")
 
     @field_validator("listen")
     @classmethod
@@ -241,7 +252,8 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (EnvOverrides(settings_cls), init_settings)
+        # The environment beats the file, which beats a secrets directory.
+        return (EnvOverrides(settings_cls), init_settings, SecretsDirectory(file_secret_settings))
 
     @model_validator(mode="after")
     def _cross_references(self) -> Settings:

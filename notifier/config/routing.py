@@ -28,6 +28,7 @@ from notifier.config.base import (
     none_if_blank,
 )
 from notifier.config.digest import DigestConfig
+from notifier.config.secret_files import SecretFile, secret_files
 from notifier.core.diff import EVENT_TYPES
 from notifier.core.match import MatchSyntaxError, compile_match
 from notifier.core.statuses import Phase, SourceType
@@ -107,12 +108,15 @@ class WebhookChannelConfig(ConfigModel):
     secret: Annotated[SecretStr | None, BeforeValidator(none_if_blank)] = None
     # Key rotation: newest first; each request carries one `v1,` signature per secret.
     secrets: list[Annotated[SecretStr, AfterValidator(_signing_secret)]] | None = None
+    secret_file: SecretFile = None
     headers: dict[str, str] = {}
     timeout: Duration = timedelta(seconds=10)
     max_attempts: int | None = Field(None, ge=1, le=MAX_COUNT)
     max_age: Duration | None = None
     rate_per_second: float | None = Field(None, gt=0, allow_inf_nan=False)
     batch: bool = False
+
+    _secret_files = secret_files("secret")
 
     @field_validator("url")
     @classmethod
@@ -169,10 +173,13 @@ class WebhookChannelConfig(ConfigModel):
 class AppriseChannelConfig(TemplatedConfig):
     type: Literal["apprise"]
     urls: list[SecretStr] = Field(min_length=1)
+    urls_file: SecretFile = None
     timeout: Duration = timedelta(seconds=30)
     max_attempts: int | None = Field(None, ge=1, le=MAX_COUNT)
     max_age: Duration | None = None
     rate_per_second: float | None = Field(None, gt=0, allow_inf_nan=False)
+
+    _secret_files = secret_files("urls", lines=frozenset({"urls"}))
 
     @field_validator("urls")
     @classmethod

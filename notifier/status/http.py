@@ -75,6 +75,7 @@ def create_app(
     token: str | None = None,
     live: Callable[[], LiveView] | None = None,
     hooks: NativeHooks | None = None,
+    reload: Callable[[], tuple[int, dict[str, Any]]] | None = None,
 ) -> web.Application:
     """The application; `token`, when set, guards `/` and `/api/`. `live`: what the daemon
     holds in memory (baselines in progress, budget shares) for `/readyz` and the page."""
@@ -206,4 +207,11 @@ def create_app(
     app.router.add_get("/", page)
     if hooks is not None:  # off (404) unless native_webhooks has a secret or a token
         app.router.add_post(hooks.path, hook_handler(hooks))
+    if reload is not None:  # guarded by http.token like /api/ (it is not an open path)
+
+        async def reload_config(_: web.Request) -> web.Response:
+            status, body = reload()
+            return web.json_response(body, status=status)
+
+        app.router.add_post("/-/reload", reload_config)
     return app

@@ -8,10 +8,12 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from notifier import __version__
 from notifier.core.models import Event, Outcome
 from notifier.core.statuses import ENDPOINTS
 from notifier.core.timestamps import parse_ts
 from notifier.llamacloud.budget import RequestBudget, Spend, current_purpose
+from notifier.status.alerting import AlertingMetrics
 from notifier.store.sweeps import SweepPosition
 
 _DURATIONS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
@@ -100,11 +102,12 @@ class _BudgetGauges(Collector):
 
 
 class Metrics:
-    """Counters and histograms named `notifier_*`."""
+    """Counters and histograms named `notifier_*`, and the conventional ones (`alerting`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, version: str = __version__) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
+        self.alerting = AlertingMetrics(r, version)
         self.polls = Counter(
             "notifier_polls", "Poll cycles by source and outcome", ["source", "outcome"], registry=r
         )

@@ -195,6 +195,17 @@ class Outbox:
                 [(reason, i) for i in ids],
             )
 
+    def oldest_pending(self) -> dict[str, str]:
+        """channel -> `created_at` of its oldest row still to be sent (waiting or retrying):
+        how far behind each channel is, for `notifier_outbox_oldest_pending_age_seconds`."""
+        return {
+            row[0]: row[1]
+            for row in self.conn.execute(
+                "SELECT channel, min(created_at) FROM outbox WHERE state = 'pending' "
+                "GROUP BY channel"
+            )
+        }
+
     def next_due_at(self, channel: str) -> str | None:
         row = self.conn.execute(
             "SELECT min(next_attempt_at) FROM outbox WHERE channel = ? AND state = 'pending'",

@@ -318,6 +318,8 @@ class Daemon:
                     native.secret.get_secret_value() if native.secret else None,
                     native.token.get_secret_value() if native.token else None,
                 ),
+                sources={t.name: t.source for t in self.targets},
+                channels=sorted(self.settings.channels),
             )
             runner = await start_server(app, http.host, http.port)
             log.info("http_listening", listen=http.listen)

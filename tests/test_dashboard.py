@@ -205,6 +205,7 @@ async def test_overview_shows_sources_charts_and_lists(dashboard: Served, tab: T
         " title: f.querySelector('svg > title').textContent,"
         " desc: f.querySelector('svg > desc').textContent,"
         " rects: f.querySelectorAll('svg rect').length,"
+        " columns: [...f.querySelectorAll('svg path')].map(p => p.getAttribute('d').split('M').length - 1),"
         " lines: f.querySelectorAll('svg polyline').length,"
         " rows: f.querySelectorAll('table tbody tr').length,"
         " width: f.querySelector('svg').getBoundingClientRect().width}))"
@@ -214,7 +215,8 @@ async def test_overview_shows_sources_charts_and_lists(dashboard: Served, tab: T
     for chart in charts:
         assert chart["role"] == "img" and chart["title"] and chart["width"] > 300
     assert by_id["chart-transitions"]["desc"].startswith("5 transitions (")
-    assert by_id["chart-transitions"]["rects"] == 5  # five 5-minute buckets, one phase each
+    # Five 5-minute buckets with one transition each: five rectangles, one path per phase.
+    assert sorted(by_id["chart-transitions"]["columns"]) == [1, 1, 1, 2]
     assert "p95" in by_id["chart-delay"]["desc"] and by_id["chart-delay"]["lines"] >= 2
     assert by_id["chart-deliveries"]["desc"].startswith("hook: delivered 3, pending 1, dead 1")
     assert by_id["chart-outbox"]["lines"] >= 1

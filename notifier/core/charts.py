@@ -9,6 +9,7 @@ without the picture: screen readers, text browsers, `curl`.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -28,6 +29,15 @@ class Bar:
     width: float
     height: float
     series: str  # a CSS class suffix: the colour of the series
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class Area:
+    """The rectangles of one series as one SVG path (`d`), with what they add up to."""
+
+    d: str
+    series: str
     label: str
 
 
@@ -56,6 +66,7 @@ class Chart:
     rows: tuple[tuple[str, ...], ...]
     legend: tuple[tuple[str, str], ...] = ()  # (series class, words)
     bars: tuple[Bar, ...] = ()
+    areas: tuple[Area, ...] = ()
     lines: tuple[Line, ...] = ()
     x_ticks: tuple[Tick, ...] = ()
     y_ticks: tuple[Tick, ...] = ()
@@ -68,6 +79,7 @@ class Chart:
     horizontal: bool = False  # bars along x, one per group (y ticks name the groups)
 
 
+@functools.cache
 def css_class(name: str) -> str:
     """A series name as a safe class suffix (`PARTIAL_SUCCESS` -> `partial-success`)."""
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "other"
@@ -91,21 +103,6 @@ def fmt(value: float) -> str:
     return f"{value:,.1f}" if value >= 1 else f"{value:.2g}"
 
 
-def weighted_percentile(values: Sequence[tuple[float, int]], q: float) -> float | None:
-    """The q-quantile (0..1) of (value, count) pairs, by the nearest rank; None when empty."""
-    ordered = sorted(v for v in values if v[1] > 0)
-    total = sum(count for _, count in ordered)
-    if total == 0:
-        return None
-    rank = max(1, math.ceil(q * total))
-    seen = 0
-    for value, count in ordered:
-        seen += count
-        if seen >= rank:
-            return value
-    return ordered[-1][0]  # pragma: no cover - the ranks add up to total
-
-
 def _y_ticks(top_value: float, top: float, bottom: float, unit: str) -> tuple[Tick, ...]:
     return tuple(
         Tick(bottom - (bottom - top) * share, f"{fmt(top_value * share)}{unit}")
@@ -119,6 +116,18 @@ def _x_ticks(labels: Sequence[str], every: int, left: float, step: float) -> tup
     )
 
 
+def _grouped(labels: Sequence[str], every: int) -> list[tuple[str, range]]:
+    """Consecutive labels in groups of `every`: the data table's rows (hourly, not per
+    5 minutes: a text alternative people can read)."""
+    return [
+        (
+            labels[i] if every == 1 else f"{labels[i]} +{every}",
+            range(i, min(i + every, len(labels))),
+        )
+        for i in range(0, len(labels), every)
+    ]
+
+
 def stacked_columns(
     key: str,
     title: str,
@@ -127,57 +136,57 @@ def stacked_columns(
     values: Sequence[Mapping[str, int]],
     *,
     tick_every: int,
+    rows_every: int,
     what: str,
 ) -> Chart:
-    """One column per label, stacked by series in the given order (transitions by phase)."""
+    """One column per label, stacked by series in the given order (transitions by phase).
+
+    Each series is one SVG path of rectangles, not one element per column: 288 columns of 8
+    phases would be thousands of elements to escape and lay out on every refresh.
+    """
     frame = Chart(key, title, "", (), ())
     plot_h, plot_w = frame.bottom - frame.top, frame.right - frame.left
     totals = [sum(v.get(s, 0) for s in series) for v in values]
     ceiling = nice_ceiling(max(totals, default=0))
     step = plot_w / max(1, len(labels))
-    bars: list[Bar] = []
-    for i, (label, counts) in enumerate(zip(labels, values, strict=True)):
-        y = frame.bottom
-        for name in series:
-            count = counts.get(name, 0)
-            if not count:
-                continue
-            height = plot_h * count / ceiling
-            y -= height
-            x = frame.left + step * i
-            bars.append(
-                Bar(
-                    x,
-                    y,
-                    max(step - 0.5, 0.5),
-                    height,
-                    css_class(name),
-                    f"{label} {name}: {count:,}",
-                )
-            )
-    grand = sum(totals)
+    width = max(step - 0.5, 0.5)
+    tops = [frame.bottom] * len(values)
+    areas: list[Area] = []
     per_series = {s: sum(v.get(s, 0) for v in values) for s in series}
-    parts = ", ".join(f"{s} {n:,}" for s, n in per_series.items() if n)
+    for name in series:
+        if not per_series[name]:
+            continue
+        parts = []
+        for i, counts in enumerate(values):
+            count = counts.get(name, 0)
+            if count:
+                height = plot_h * count / ceiling
+                tops[i] -= height
+                x = frame.left + step * i
+                parts.append(f"M{x:.1f} {tops[i]:.1f}h{width:.1f}v{height:.1f}h{-width:.1f}z")
+        areas.append(Area("".join(parts), css_class(name), f"{name}: {per_series[name]:,}"))
+    grand = sum(totals)
+    described = ", ".join(f"{s} {n:,}" for s, n in per_series.items() if n)
     if grand:
         busiest = max(range(len(totals)), key=totals.__getitem__)
         summary = (
-            f"{grand:,} {what} ({parts}); busiest: {labels[busiest]} with {totals[busiest]:,}."
+            f"{grand:,} {what} ({described}); busiest: {labels[busiest]} with {totals[busiest]:,}."
         )
     else:
         summary = f"No {what} in this period."
-    rows = tuple(
-        (label, *(f"{counts.get(s, 0):,}" for s in series), f"{total:,}")
-        for label, counts, total in zip(labels, values, totals, strict=True)
-        if total
-    )
+    rows = []
+    for label, span in _grouped(labels, rows_every):
+        sums = [sum(values[i].get(s, 0) for i in span) for s in series]
+        if any(sums):
+            rows.append((label, *(f"{n:,}" for n in sums), f"{sum(sums):,}"))
     return Chart(
         key,
         title,
         summary,
         ("time", *series, "total"),
-        rows,
+        tuple(rows),
         legend=tuple((css_class(s), s) for s in series if per_series[s]),
-        bars=tuple(bars),
+        areas=tuple(areas),
         x_ticks=_x_ticks(labels, tick_every, frame.left, step),
         y_ticks=_y_ticks(ceiling, frame.top, frame.bottom, ""),
     )
@@ -190,10 +199,12 @@ def line_chart(
     series: Mapping[str, Sequence[float | None]],
     *,
     tick_every: int,
+    rows_every: int = 1,
     unit: str,
     what: str,
 ) -> Chart:
-    """One polyline per series over the labels; a None is a gap (no data then)."""
+    """One polyline per series over the labels; a None is a gap (no data then). The data
+    table has a row per `rows_every` labels: the group's last known values."""
     frame = Chart(key, title, "", (), ())
     plot_h, plot_w = frame.bottom - frame.top, frame.right - frame.left
     known = [v for values in series.values() for v in values if v is not None]
@@ -227,20 +238,20 @@ def line_chart(
         summary = f"{what}: latest {words}; highest {highest}."
     else:
         summary = f"No {what} in this period."
-    rows = tuple(
-        (
-            label,
-            *(("-" if vs[i] is None else f"{fmt(vs[i] or 0.0)}{unit}") for vs in series.values()),
-        )
-        for i, label in enumerate(labels)
-        if any(vs[i] is not None for vs in series.values())
-    )
+    rows = []
+    for label, span in _grouped(labels, rows_every):
+        last = [
+            next((vs[i] for i in reversed(span) if vs[i] is not None), None)
+            for vs in series.values()
+        ]
+        if any(v is not None for v in last):
+            rows.append((label, *("-" if v is None else f"{fmt(v)}{unit}" for v in last)))
     return Chart(
         key,
         title,
         summary,
         ("time", *series),
-        rows,
+        tuple(rows),
         legend=tuple((css_class(n), n) for n in series),
         lines=tuple(lines),
         x_ticks=_x_ticks(labels, tick_every, frame.left, step),

@@ -31,7 +31,7 @@ from notifier.core.charts import css_class
 from notifier.core.statuses import STATUSES
 from notifier.core.timestamps import format_ts
 from notifier.status.page import LiveView
-from notifier.status.views import channel_page, job_page, overview
+from notifier.status.views import ChartMemory, channel_page, job_page, overview
 from notifier.store.db import Store
 from notifier.store.reports import Reports
 
@@ -100,6 +100,7 @@ class Dashboard:
         self.channels = tuple(channels)
         self.kinds = {str(k) for k in STATUSES} | set(self.sources.values())
         self.env = environment()
+        self.memory = ChartMemory()
         self.key = secrets.token_bytes(32)  # per process: a restart makes old forms stale
         self.assets = {
             name: resources.files("notifier.status").joinpath("static", name).read_bytes()
@@ -124,6 +125,7 @@ class Dashboard:
             now=self.clock(),
             interval=self.interval,
             live=self.live(),
+            memory=self.memory,
         )
         return self.render(request, "overview.html.j2", view=view)
 

@@ -6,18 +6,19 @@ The templates only lay these records out; every value that came from LlamaCloud 
 
 from __future__ import annotations
 
+import functools
+import itertools
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 
 from notifier.core.charts import (
     Chart,
     line_chart,
     stacked_bars,
     stacked_columns,
-    weighted_percentile,
 )
 from notifier.core.models import Event
 from notifier.core.render import iso_ms
@@ -152,76 +153,117 @@ def _sweeps(store: Store, live: LiveView, now: datetime) -> list[list[object]]:
     return rows
 
 
-def _window(now: datetime, bucket_s: int) -> tuple[datetime, int, list[str]]:
-    """The first bucket's start (the last bucket holds `now`), the count, and their labels."""
+# A bucket that ended this long ago is final: a cycle commits what it detected within
+# minutes (a long listing commits part by part), so its counts no longer change.
+SETTLE = timedelta(minutes=15)
+
+
+@dataclass
+class ChartMemory:
+    """Per process: the settled buckets' figures, so a refresh recounts only the last few."""
+
+    transitions: dict[str, dict[str, int]] = field(default_factory=dict)
+    delays: dict[int, list[float | None]] = field(default_factory=dict)
+    moves: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    def keep_only(self, lows: Iterable[str], hours: Iterable[int]) -> None:
+        """Forget buckets that left the window (and keep the memory bounded)."""
+        keep, keep_hours = set(lows), set(hours)
+        self.transitions = {k: v for k, v in self.transitions.items() if k in keep}
+        self.delays = {k: v for k, v in self.delays.items() if k in keep_hours}
+        self.moves = {k: v for k, v in self.moves.items() if k in keep}
+
+
+def _window(now: datetime, bucket_s: int) -> tuple[list[tuple[str, str]], list[str], int]:
+    """The window's buckets as [low, high) times (the last one holds `now`), their labels,
+    and the first one's Unix start."""
     count = int(WINDOW.total_seconds()) // bucket_s
-    epoch = int(now.timestamp())
-    start_s = (epoch // bucket_s + 1) * bucket_s - count * bucket_s
-    start = datetime.fromtimestamp(start_s, tz=now.tzinfo)
-    labels = [f"{start + timedelta(seconds=i * bucket_s):%H:%M}" for i in range(count)]
-    return start, count, labels
+    return _buckets((int(now.timestamp()) // bucket_s + 1 - count) * bucket_s, bucket_s, count)
 
 
-def charts(reports: Reports, now: datetime) -> list[Chart]:
+@functools.lru_cache(maxsize=8)
+def _buckets(first: int, bucket_s: int, count: int) -> tuple[list[tuple[str, str]], list[str], int]:
+    moments = [datetime.fromtimestamp(first + i * bucket_s, tz=UTC) for i in range(count + 1)]
+    bounds = [(format_ts(a), format_ts(b)) for a, b in itertools.pairwise(moments)]
+    return bounds, [f"{m:%H:%M} UTC" for m in moments[:-1]], first
+
+
+def charts(
+    reports: Reports, now: datetime, memory: ChartMemory, channels: Sequence[str]
+) -> list[Chart]:
     """The four charts of the overview: transitions, detection delay, deliveries, outbox."""
-    start, count, labels = _window(now, 300)
-    since = format_ts(start)
-    per_bucket: list[dict[str, int]] = [{} for _ in range(count)]
-    for bucket, phase, n in reports.transitions(since, start, 300):
-        if 0 <= bucket < count:
-            per_bucket[bucket][phase] = per_bucket[bucket].get(phase, 0) + n
+    settled = format_ts(now - SETTLE)
+    bounds, labels, _ = _window(now, 300)
+    missing = [b for b in bounds if b[0] not in memory.transitions]
+    fresh = dict(
+        zip((b[0] for b in missing), reports.transitions(missing, PHASE_ORDER), strict=True)
+    )
+    memory.transitions.update((low, fresh[low]) for low, high in missing if high <= settled)
+    per_bucket = [memory.transitions.get(low) or fresh.get(low, {}) for low, _ in bounds]
     transitions = stacked_columns(
         "transitions",
         "Transitions per 5 minutes, last 24 h, by phase",
-        [f"{label} UTC" for label in labels],
+        labels,
         PHASE_ORDER,
         per_bucket,
         tick_every=36,
+        rows_every=12,
         what="transitions",
     )
 
-    hour_start, hours, hour_labels = _window(now, 3600)
-    delays: list[list[tuple[float, int]]] = [[] for _ in range(hours)]
-    for bucket, tenths, n in reports.delays(format_ts(hour_start), hour_start, 3600):
-        if 0 <= bucket < hours:
-            delays[bucket].append((tenths / 10, n))
+    hour_bounds, hour_labels, first_hour = _window(now, 3600)
+    hours = [first_hour // 3600 + i for i in range(len(hour_bounds))]
+    todo = [h for h in hours if h not in memory.delays]
+    found = dict(zip(todo, reports.delay_percentiles(todo, (0.5, 0.95)), strict=True))
+    memory.delays.update(
+        (h, found[h])
+        for h, (_, high) in zip(hours, hour_bounds, strict=True)
+        if h in found and high <= settled
+    )
+    quantiles = [memory.delays.get(h) or found[h] for h in hours]
     delay = line_chart(
         "delay",
         "Detection delay per hour (detected minus the job's updated_at)",
-        [f"{label} UTC" for label in hour_labels],
-        {
-            "p50": [weighted_percentile(d, 0.5) for d in delays],
-            "p95": [weighted_percentile(d, 0.95) for d in delays],
-        },
+        hour_labels,
+        {"p50": [q[0] for q in quantiles], "p95": [q[1] for q in quantiles]},
         tick_every=3,
         unit="s",
         what="detection delay",
     )
 
-    by_channel: dict[str, dict[str, int]] = defaultdict(dict)
-    for (channel, state), n in reports.outcomes(since).items():
-        by_channel[channel][state] = n
+    since = bounds[0][0]
+    names = sorted({*channels, *reports.channels()})
+    outcomes = reports.outcomes(since, names, OUTCOMES)
     deliveries = stacked_bars(
         "deliveries",
         "Deliveries queued in the last 24 h, by outcome per channel",
-        sorted(by_channel),
+        names,
         OUTCOMES,
-        by_channel,
+        outcomes,
         what="deliveries",
     )
 
-    q_start, quarters, q_labels = _window(now, 900)
-    depth, queued, delivered = reports.outbox_flow(format_ts(q_start), q_start, 900)
+    quarter_bounds, quarter_labels, _ = _window(now, 900)
+    todo_moves = [b for b in quarter_bounds if b[0] not in memory.moves]
+    moved = dict(zip((b[0] for b in todo_moves), reports.outbox_moves(todo_moves), strict=True))
+    memory.moves.update((low, moved[low]) for low, high in todo_moves if high <= settled)
+    memory.keep_only([*(b[0] for b in bounds), *(b[0] for b in quarter_bounds)], hours)
+    # Backwards from the depth now: each quarter's end is the next one's end minus what
+    # was queued and plus what was delivered in that next quarter.
+    depth = reports.outbox_depth()
     series: list[float | None] = []
-    for i in range(quarters):
-        depth = max(0, depth + queued.get(i, 0) - delivered.get(i, 0))
-        series.append(float(depth))
+    for low, _ in reversed(quarter_bounds):
+        series.append(float(max(0, depth)))
+        queued, delivered = memory.moves.get(low) or moved[low]
+        depth -= queued - delivered
+    series.reverse()
     outbox = line_chart(
         "outbox",
         "Outbox depth: rows queued and not yet delivered, every 15 minutes",
-        [f"{label} UTC" for label in q_labels],
+        quarter_labels,
         {"rows waiting": series},
         tick_every=12,
+        rows_every=4,
         unit="",
         what="outbox depth",
     )
@@ -237,6 +279,7 @@ def overview(
     now: datetime,
     interval: timedelta,
     live: LiveView,
+    memory: ChartMemory,
 ) -> Overview:
     """Everything `/` shows."""
     reports = Reports(store.conn)
@@ -254,7 +297,7 @@ def overview(
         )
         for name, scope in target_keys
     ]
-    drawn = charts(reports, now)
+    drawn = charts(reports, now, memory, channels)
     return Overview(
         ready=not late,
         now=iso_ms(format_ts(now)) or "",
@@ -265,7 +308,7 @@ def overview(
         events=store.list_events(limit=LIST_SIZE),
         pending=cleaned(reports.deliveries("pending", LIST_SIZE)),
         dead=cleaned(reports.deliveries("dead", LIST_SIZE)),
-        channels=sorted({*channels, *(row[0] for row in drawn[2].rows)}),  # configured or seen
+        channels=[row[0] for row in drawn[2].rows],  # configured, or with outbox rows
         native_summary=live.native_summary,
         fatal=live.fatal,
     )

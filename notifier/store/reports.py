@@ -7,20 +7,13 @@ Lists read columns, not the stored event bodies, except for the one job a job pa
 
 from __future__ import annotations
 
+import math
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from notifier.core.models import Event
 from notifier.store.codec import event_from_json
-
-# Julian day of the Unix epoch: SQLite's julianday() of 1970-01-01T00:00:00Z.
-_EPOCH_JD = 2440587.5
-
-
-def julian_day(moment: datetime) -> float:
-    return moment.astimezone(UTC).timestamp() / 86400.0 + _EPOCH_JD
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,72 +48,82 @@ class Reports:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
 
-    def transitions(self, since: str, start: datetime, bucket_s: int) -> list[tuple[int, str, int]]:
-        """(bucket index, phase, count) of events detected since `since`, `bucket_s` wide."""
-        per_day = 86400.0 / bucket_s
-        return [
-            (int(row[0]), row[1], int(row[2]))
-            for row in self.conn.execute(
-                "SELECT CAST((julianday(detected_at) - ?) * ? AS INTEGER) AS b, phase, count(*) "
-                "FROM events INDEXED BY events_chart WHERE detected_at >= ? GROUP BY b, phase",
-                (julian_day(start), per_day, since),
-            )
-        ]
+    def transitions(
+        self, bounds: Sequence[tuple[str, str]], phases: Sequence[str]
+    ) -> list[dict[str, int]]:
+        """Per [low, high) time range: phase -> events detected in it. One statement; each
+        (range, phase) is a range count of the index `events_phase`."""
+        if not bounds or not phases:
+            return [{} for _ in bounds]
+        ranges = ", ".join(["(?, ?, ?)"] * len(bounds))
+        kinds = ", ".join(["(?)"] * len(phases))
+        sql = (
+            f"WITH ranges(i, low, high) AS (VALUES {ranges}), kinds(phase) AS (VALUES {kinds}) "
+            "SELECT i, kinds.phase, (SELECT count(*) FROM events INDEXED BY events_phase "
+            "WHERE events.phase = kinds.phase AND detected_at >= low AND detected_at < high) "
+            "FROM ranges, kinds"
+        )
+        args = [v for i, (low, high) in enumerate(bounds) for v in (i, low, high)]
+        found: list[dict[str, int]] = [{} for _ in bounds]
+        for i, phase, count in self.conn.execute(sql, [*args, *phases]):
+            if count:
+                found[i][phase] = int(count)
+        return found
 
-    def delays(self, since: str, start: datetime, bucket_s: int) -> list[tuple[int, int, int]]:
-        """(bucket index, detection delay in tenths of a second, count) of status changes."""
-        per_day = 86400.0 / bucket_s
-        return [
-            (int(row[0]), int(row[1]), int(row[2]))
-            for row in self.conn.execute(
-                "SELECT CAST((julianday(detected_at) - ?) * ? AS INTEGER) AS b, delay_ds, "
-                "count(*) FROM events INDEXED BY events_chart "
-                "WHERE detected_at >= ? AND delay_ds IS NOT NULL GROUP BY b, delay_ds",
-                (julian_day(start), per_day, since),
-            )
-        ]
+    def delay_percentiles(
+        self, hours: Sequence[int], quantiles: Sequence[float]
+    ) -> list[list[float | None]]:
+        """Per Unix hour (seconds // 3600): the nearest-rank quantiles of the detection delays
+        (seconds) of the status changes detected in it; Nones for an hour without any. Each is
+        an OFFSET into the hour's sorted delays in the index `events_delay`."""
+        hour = "CAST(strftime('%s', detected_at) AS INTEGER) / 3600"
+        count_sql = (
+            f"SELECT count(*) FROM events INDEXED BY events_delay "
+            f"WHERE {hour} = ? AND delay_ds IS NOT NULL"
+        )
+        rank_sql = (
+            f"SELECT delay_ds FROM events INDEXED BY events_delay WHERE {hour} = ? "
+            "AND delay_ds IS NOT NULL ORDER BY delay_ds LIMIT 1 OFFSET ?"
+        )
+        found: list[list[float | None]] = []
+        for h in hours:
+            total = int(self.conn.execute(count_sql, (h,)).fetchone()[0])
+            values: list[float | None] = []
+            for q in quantiles:
+                if not total:
+                    values.append(None)
+                    continue
+                rank = max(1, math.ceil(q * total))  # nearest rank, as core.charts counts
+                row = self.conn.execute(rank_sql, (h, rank - 1)).fetchone()
+                values.append(row[0] / 10 if row else None)
+            found.append(values)
+        return found
 
-    def outbox_flow(
-        self, since: str, start: datetime, bucket_s: int
-    ) -> tuple[int, dict[int, int], dict[int, int]]:
-        """What the outbox depth was at `since` (rows to send, not yet delivered), and how many
-        rows were queued and delivered in each bucket after it. Suppressed and muted rows are
-        never sent, so they never count."""
-        per_day = 86400.0 / bucket_s
-        sendable = "state IN ('pending', 'dead', 'delivered')"
-        before = self.conn.execute(
-            f"SELECT (SELECT count(*) FROM outbox WHERE created_at < ? AND {sendable}) - "
-            "(SELECT count(*) FROM outbox WHERE delivered_at IS NOT NULL AND delivered_at < ?)",
-            (since, since),
-        ).fetchone()[0]
-        queued = {
-            int(row[0]): int(row[1])
-            for row in self.conn.execute(
-                "SELECT CAST((julianday(created_at) - ?) * ? AS INTEGER) AS b, count(*) "
-                f"FROM outbox WHERE created_at >= ? AND {sendable} GROUP BY b",
-                (julian_day(start), per_day, since),
-            )
-        }
-        delivered = {
-            int(row[0]): int(row[1])
-            for row in self.conn.execute(
-                "SELECT CAST((julianday(delivered_at) - ?) * ? AS INTEGER) AS b, count(*) "
-                "FROM outbox WHERE delivered_at IS NOT NULL AND delivered_at >= ? GROUP BY b",
-                (julian_day(start), per_day, since),
-            )
-        }
-        return max(0, int(before)), queued, delivered
+    def channels(self) -> list[str]:
+        """The channels with outbox rows: a walk over the index's distinct first column."""
+        sql = (
+            "WITH RECURSIVE c(name) AS (SELECT min(channel) FROM outbox UNION ALL "
+            "SELECT (SELECT min(channel) FROM outbox WHERE channel > c.name) FROM c "
+            "WHERE c.name IS NOT NULL) SELECT name FROM c WHERE name IS NOT NULL"
+        )
+        return [row[0] for row in self.conn.execute(sql)]
 
-    def outcomes(self, since: str) -> dict[tuple[str, str], int]:
-        """(channel, state) -> outbox rows queued since `since`."""
-        return {
-            (row[0], row[1]): int(row[2])
-            for row in self.conn.execute(
-                "SELECT channel, state, count(*) FROM outbox INDEXED BY outbox_created "
-                "WHERE created_at >= ? GROUP BY channel, state",
-                (since,),
-            )
-        }
+    def outcomes(
+        self, since: str, channels: Sequence[str], states: Sequence[str]
+    ) -> dict[str, dict[str, int]]:
+        """channel -> state -> outbox rows queued since `since` (range counts of
+        `outbox_window`)."""
+        sql = (
+            "SELECT count(*) FROM outbox INDEXED BY outbox_window "
+            "WHERE channel = ? AND state = ? AND created_at >= ?"
+        )
+        found: dict[str, dict[str, int]] = {}
+        for channel in channels:
+            counts = {
+                s: int(self.conn.execute(sql, (channel, s, since)).fetchone()[0]) for s in states
+            }
+            found[channel] = {s: n for s, n in counts.items() if n}
+        return found
 
     def channel_counts(self, channel: str) -> dict[str, int]:
         """state -> rows of one channel in the outbox (all of them, whenever queued)."""
@@ -132,6 +135,32 @@ class Reports:
                 (channel,),
             )
         }
+
+    def outbox_depth(self) -> int:
+        """Rows to send that are not delivered: pending and dead (a walk of those rows only)."""
+        return int(
+            self.conn.execute(
+                "SELECT count(*) FROM outbox INDEXED BY outbox_state "
+                "WHERE state IN ('pending', 'dead')"
+            ).fetchone()[0]
+        )
+
+    def outbox_moves(self, bounds: Sequence[tuple[str, str]]) -> list[tuple[int, int]]:
+        """Per [low, high) time range: (rows queued, rows delivered) in it. Suppressed and muted
+        rows are never sent, so they never count; a requeued row counts from its requeueing."""
+        if not bounds:
+            return []
+        ranges = ", ".join(["(?, ?, ?)"] * len(bounds))
+        sql = (
+            f"WITH ranges(i, low, high) AS (VALUES {ranges}) SELECT i, "
+            "(SELECT count(*) FROM outbox INDEXED BY outbox_created WHERE created_at >= low "
+            "AND created_at < high AND state IN ('pending', 'dead', 'delivered')), "
+            "(SELECT count(*) FROM outbox INDEXED BY outbox_delivered_at "
+            "WHERE delivered_at IS NOT NULL AND delivered_at >= low AND delivered_at < high) "
+            "FROM ranges ORDER BY i"
+        )
+        args = [v for i, (low, high) in enumerate(bounds) for v in (i, low, high)]
+        return [(int(q), int(d)) for _, q, d in self.conn.execute(sql, args)]
 
     def active_jobs(self) -> dict[tuple[str, str], int]:
         """(source, scope) -> jobs last seen in a non-terminal status (rows from before scopes

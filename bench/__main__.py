@@ -14,7 +14,18 @@ from types import ModuleType
 
 import structlog
 
-from bench import ingest, latency, memory, poll_cost, push, scale, soak, startup, throughput
+from bench import (
+    dashboard,
+    ingest,
+    latency,
+    memory,
+    poll_cost,
+    push,
+    scale,
+    soak,
+    startup,
+    throughput,
+)
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 
@@ -71,6 +82,7 @@ def main() -> int:
         ("Start-up", startup, lambda: startup.report(startup.run())),
         ("Delivery throughput", throughput, lambda: throughput.report(throughput.run())),
         ("Detection latency", latency, lambda: latency.report(latency.run())),
+        (dashboard.TITLE, dashboard, lambda: dashboard.report(dashboard.run())),
         ("Soak (2 minutes here; `make soak` runs 10)", soak, lambda: soak.report(soak.run(2.0))),
     ]
     for title, module, measure in steps:

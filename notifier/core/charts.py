@@ -119,12 +119,9 @@ def _x_ticks(labels: Sequence[str], every: int, left: float, step: float) -> tup
 def _grouped(labels: Sequence[str], every: int) -> list[tuple[str, range]]:
     """Consecutive labels in groups of `every`: the data table's rows (hourly, not per
     5 minutes: a text alternative people can read)."""
+    groups = [range(i, min(i + every, len(labels))) for i in range(0, len(labels), every)]
     return [
-        (
-            labels[i] if every == 1 else f"{labels[i]} +{every}",
-            range(i, min(i + every, len(labels))),
-        )
-        for i in range(0, len(labels), every)
+        (labels[g[0]] if len(g) == 1 else f"{labels[g[0]]} to {labels[g[-1]]}", g) for g in groups
     ]
 
 

@@ -108,18 +108,12 @@ def _card(
     if baseline is not None:
         key, words = "baseline", baseline.describe()
     elif label not in late:
-        key, words = ("ok", "polling normally") if not error else ("ok", "ok, last cycle failed")
+        key, words = "ok", "the last cycle failed" if error else "polling normally"
     elif last_success is None:
-        key, words = (
-            ("failing", "failing: never polled successfully")
-            if error
-            else (
-                "never",
-                "waiting for its first poll",
-            )
-        )
+        key = "failing" if error else "never"
+        words = "never polled successfully" if error else "waiting for its first poll"
     else:
-        key, words = "failing" if error else "late", f"late: {late[label]}"
+        key, words = ("failing" if error else "late"), late[label]
     return SourceCard(
         label=label,
         state=key,
@@ -244,19 +238,10 @@ def charts(
     )
 
     quarter_bounds, quarter_labels, _ = _window(now, 900)
-    todo_moves = [b for b in quarter_bounds if b[0] not in memory.moves]
-    moved = dict(zip((b[0] for b in todo_moves), reports.outbox_moves(todo_moves), strict=True))
-    memory.moves.update((low, moved[low]) for low, high in todo_moves if high <= settled)
+    series: list[float | None] = [
+        float(n) for n in outbox_depths(reports, quarter_bounds, memory, settled)
+    ]
     memory.keep_only([*(b[0] for b in bounds), *(b[0] for b in quarter_bounds)], hours)
-    # Backwards from the depth now: each quarter's end is the next one's end minus what
-    # was queued and plus what was delivered in that next quarter.
-    depth = reports.outbox_depth()
-    series: list[float | None] = []
-    for low, _ in reversed(quarter_bounds):
-        series.append(float(max(0, depth)))
-        queued, delivered = memory.moves.get(low) or moved[low]
-        depth -= queued - delivered
-    series.reverse()
     outbox = line_chart(
         "outbox",
         "Outbox depth: rows queued and not yet delivered, every 15 minutes",
@@ -268,6 +253,24 @@ def charts(
         what="outbox depth",
     )
     return [transitions, delay, deliveries, outbox]
+
+
+def outbox_depths(
+    reports: Reports, bounds: Sequence[tuple[str, str]], memory: ChartMemory, settled: str
+) -> list[int]:
+    """The outbox depth at the end of each range, walked back from the depth now: each
+    range's end is the next one's minus what was queued and plus what was delivered in the
+    next one (settled ranges' moves remembered)."""
+    todo = [b for b in bounds if b[0] not in memory.moves]
+    moved = dict(zip((b[0] for b in todo), reports.outbox_moves(todo), strict=True))
+    memory.moves.update((low, moved[low]) for low, high in todo if high <= settled)
+    depth = reports.outbox_depth()
+    depths: list[int] = []
+    for low, _ in reversed(bounds):
+        depths.append(max(0, depth))
+        queued, delivered = memory.moves.get(low) or moved[low]
+        depth -= queued - delivered
+    return depths[::-1]
 
 
 def overview(
@@ -364,7 +367,7 @@ class ChannelPage:
 def channel_page(store: Store, name: str, known: Sequence[str]) -> ChannelPage | None:
     """A channel's outbox counts and its recent failures; None for a channel never seen."""
     reports = Reports(store.conn)
-    counts = reports.channel_counts(name)
+    counts = reports.channel_counts(name, OUTCOMES)
     if not counts and name not in known:
         return None
     return ChannelPage(name, counts, cleaned(reports.failing(50, channel=name)))

@@ -81,10 +81,11 @@ class Reports:
             f"SELECT count(*) FROM events INDEXED BY events_delay "
             f"WHERE {hour} = ? AND delay_ds IS NOT NULL"
         )
-        rank_sql = (
+        low_sql = (
             f"SELECT delay_ds FROM events INDEXED BY events_delay WHERE {hour} = ? "
             "AND delay_ds IS NOT NULL ORDER BY delay_ds LIMIT 1 OFFSET ?"
         )
+        high_sql = low_sql.replace("ORDER BY delay_ds", "ORDER BY delay_ds DESC")
         found: list[list[float | None]] = []
         for h in hours:
             total = int(self.conn.execute(count_sql, (h,)).fetchone()[0])
@@ -93,8 +94,12 @@ class Reports:
                 if not total:
                     values.append(None)
                     continue
-                rank = max(1, math.ceil(q * total))  # nearest rank, as core.charts counts
-                row = self.conn.execute(rank_sql, (h, rank - 1)).fetchone()
+                rank = max(1, math.ceil(q * total))  # nearest rank, as one counts by hand
+                # Walk from the nearer end of the hour's sorted delays (p95: from the top).
+                if rank <= total - rank:
+                    row = self.conn.execute(low_sql, (h, rank - 1)).fetchone()
+                else:
+                    row = self.conn.execute(high_sql, (h, total - rank)).fetchone()
                 values.append(row[0] / 10 if row else None)
             found.append(values)
         return found
@@ -125,16 +130,12 @@ class Reports:
             found[channel] = {s: n for s, n in counts.items() if n}
         return found
 
-    def channel_counts(self, channel: str) -> dict[str, int]:
-        """state -> rows of one channel in the outbox (all of them, whenever queued)."""
-        return {
-            row[0]: int(row[1])
-            for row in self.conn.execute(
-                "SELECT state, count(*) FROM outbox INDEXED BY outbox_due WHERE channel = ? "
-                "GROUP BY state",
-                (channel,),
-            )
-        }
+    def channel_counts(self, channel: str, states: Sequence[str]) -> dict[str, int]:
+        """state -> rows of one channel in the outbox (whenever queued): range counts of
+        `outbox_window`, no sort."""
+        sql = "SELECT count(*) FROM outbox INDEXED BY outbox_window WHERE channel = ? AND state = ?"
+        counts = {s: int(self.conn.execute(sql, (channel, s)).fetchone()[0]) for s in states}
+        return {s: n for s, n in counts.items() if n}
 
     def outbox_depth(self) -> int:
         """Rows to send that are not delivered: pending and dead (a walk of those rows only)."""

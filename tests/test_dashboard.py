@@ -26,7 +26,7 @@ from notifier.core.timestamps import format_ts
 from notifier.status.http import create_app
 from notifier.store.db import Store
 from tests.browser import Chromium, Tab, chromium_path
-from tests.harness import REPO
+from tests.harness import REPO, DaemonProcess, Receiver, Sim, free_port, wait_baseline, write_config
 
 pytestmark = [
     pytest.mark.timeout(120),
@@ -416,3 +416,50 @@ async def test_pages_forbid_foreign_scripts_and_assets(dashboard: Served) -> Non
             assert answer.status == 200 and "DOMParser" in await answer.text()
         async with session.get(dashboard.url + "/assets/..%2fpage.py") as answer:
             assert answer.status == 404
+
+
+async def test_a_running_daemon_redelivers_from_its_job_page(
+    sim: Sim, receiver: Receiver, tmp_path: Path, browser: Chromium
+) -> None:
+    """The daemon process with http.token: a dead delivery found from the overview, requeued
+    with the job page's button, then delivered to the receiver."""
+    port = free_port()
+    receiver.fail_next = 10_000  # every attempt fails: the row dies
+    config = write_config(
+        tmp_path / "config.yaml",
+        sim.url,
+        receiver.url,
+        http={"enabled": True, "listen": f"127.0.0.1:{port}", "token": TOKEN},
+        channels={
+            "hook": {
+                "type": "webhook",
+                "url": receiver.url,
+                "secret": receiver.secret,
+                "max_attempts": 1,
+            }
+        },
+    )
+    daemon = await DaemonProcess(config, tmp_path / "daemon.log").start()
+    page = await browser.tab()
+    try:
+        await wait_baseline(tmp_path / "notifier.db")
+        job = await sim.create("parse_v2", name=HOSTILE_NAME)
+        await page.headers({"Authorization": f"Bearer {TOKEN}"})
+        await page.goto(f"http://127.0.0.1:{port}/?refresh=1")
+        link = f"#dead a.job[href='/jobs/parse_v2/{job}']"
+        await page.until(f"document.querySelector({json.dumps(link)}) !== null")
+        await page.screenshot(ARTIFACTS / "dashboard-daemon.png")
+        assert await page.js("document.title") == "llamacloud-notifier: ready"
+        await page.js(f"document.querySelector({json.dumps(link)}).click()")
+        await page.wait_event("Page.loadEventFired")
+        assert await page.js("document.querySelector('#job-name').textContent") == HOSTILE_NAME
+        receiver.fail_next = 0
+        await page.submit("#redeliver-form")
+        notice = await page.js("document.querySelector('#notice').textContent")
+        assert notice.startswith("Requeued ") and not notice.startswith("Requeued 0")
+        await receiver.wait_for(lambda: len(receiver.transitions(job)) >= 1)
+        assert await page.js(INERT) == 0
+    finally:
+        await page.close()
+        assert await daemon.terminate() == 0
+    assert TOKEN not in daemon.log_text()

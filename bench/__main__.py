@@ -18,6 +18,7 @@ from bench import (
     dashboard,
     ingest,
     latency,
+    match,
     memory,
     poll_cost,
     push,
@@ -78,6 +79,7 @@ def main() -> int:
     steps: list[tuple[str, ModuleType, Callable[[], str]]] = [
         ("Poll cost per steady-state cycle", poll_cost, lambda: poll_cost.report(poll_cost.run())),
         ("Ingest", ingest, lambda: ingest.report(ingest.run())),
+        (match.TITLE, match, lambda: match.report(match.run())),
         ("Memory", memory, lambda: memory.report(memory.run())),
         ("Start-up", startup, lambda: startup.report(startup.run())),
         ("Delivery throughput", throughput, lambda: throughput.report(throughput.run())),

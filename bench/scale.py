@@ -134,6 +134,7 @@ class RunPlan:
     sweep_every: int  # seconds; the daemon's sweep period for the run
     sizes: Sizes
     seed: int = 12
+    rate: float = 10.0  # llamacloud.max_requests_per_second (DEFAULT_RATE: the default)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -484,11 +485,20 @@ class Arrivals(list[Received]):
 
 
 def daemon_config(
-    folder: Path, sim_url: str, hook_url: str, port: int, interval: float, polling: dict[str, Any]
+    folder: Path,
+    sim_url: str,
+    hook_url: str,
+    port: int,
+    interval: float,
+    polling: dict[str, Any],
+    rate: float = DEFAULT_RATE,
 ) -> Path:
     """The bench's daemon config: defaults except where the run needs its own values."""
+    llamacloud: dict[str, Any] = {"base_url": sim_url, "api_key": KEY}
+    if rate != DEFAULT_RATE:
+        llamacloud["max_requests_per_second"] = rate
     config = {
-        "llamacloud": {"base_url": sim_url, "api_key": KEY},
+        "llamacloud": llamacloud,
         "store": {"path": str(folder / "notifier.db")},
         "polling": {"interval": f"{interval:g}s", **polling},
         "sources": [{"type": source} for source in SOURCES],
@@ -521,16 +531,19 @@ async def check_config(path: Path) -> tuple[int, str]:
 
 
 async def sweep_setting(
-    folder: Path, sim_url: str, hook_url: str, port: int, interval: float, sweep_every: int
+    folder: Path, sim_url: str, hook_url: str, port: int, plan: RunPlan
 ) -> tuple[Path, str]:
     """`polling.sweep_every` if `notifier check` accepts it, else `reconcile_every` cycles."""
+    interval, sweep_every = plan.interval, plan.sweep_every
     polling: dict[str, Any] = {"sweep_every": f"{sweep_every}s"}
-    config = daemon_config(folder, sim_url, hook_url, port, interval, polling)
+    config = daemon_config(folder, sim_url, hook_url, port, interval, polling, plan.rate)
     code, output = await check_config(config)
     if code == 0:
         return config, f"sweep_every {fmt_duration(sweep_every)}"
     cycles = max(1, round(sweep_every / interval))
-    config = daemon_config(folder, sim_url, hook_url, port, interval, {"reconcile_every": cycles})
+    config = daemon_config(
+        folder, sim_url, hook_url, port, interval, {"reconcile_every": cycles}, plan.rate
+    )
     code, fallback = await check_config(config)
     if code != 0:
         raise RuntimeError(f"notifier check refused both configs:\n{output}\n{fallback}")
@@ -647,9 +660,7 @@ async def _run_daemon(
 
     receiver = await Receiver(received=Arrivals(arrived)).start()
     port = free_port()
-    config, sweep = await sweep_setting(
-        folder, control.url, receiver.url, port, plan.interval, plan.sweep_every
-    )
+    config, sweep = await sweep_setting(folder, control.url, receiver.url, port, plan)
     print(f"  daemon: polling every {plan.interval:g}s, {sweep}", flush=True)
     observed = Observed(plan, sweep, log_path=str(folder / "daemon.log"))
     base = f"http://127.0.0.1:{port}"
@@ -1058,7 +1069,11 @@ def figures(observed: Observed, ledger: Ledger) -> Figures:
         notes.append(f"the simulator's request log overflowed {observed.log_overflows} times")
     missing = ledger.unmatched()
     return Figures(
-        poller="notifier" if daemon else "naive (llama-cloud SDK)",
+        poller=(
+            ("notifier" if plan.rate == DEFAULT_RATE else f"notifier at {plan.rate:g} req/s")
+            if daemon
+            else "naive (llama-cloud SDK)"
+        ),
         interval=plan.interval,
         sweep=observed.sweep,
         minutes=plan.minutes,
@@ -1185,8 +1200,8 @@ def _verdict(ok: bool) -> str:
 
 def targets(runs: list[Figures], full_size: bool) -> str:
     lines = ["| target | interval | figure | result |", "| --- | ---: | --- | --- |"]
-    naive = {f.interval: f for f in runs if f.poller != "notifier"}
-    for f in (r for r in runs if r.poller == "notifier"):
+    naive = {f.interval: f for f in runs if not f.poller.startswith("notifier")}
+    for f in (r for r in runs if r.poller.startswith("notifier")):
         i = f.interval
         size = "" if full_size else " (not at 100k: a --quick run)"
         worst = max(f.amortized.values())
@@ -1246,7 +1261,7 @@ def details(runs: list[Figures]) -> str:
     for f in runs:
         extra = []
         extra += f.notes
-        if f.poller == "notifier":
+        if f.poller.startswith("notifier"):
             extra.append(
                 "requests per cycle after the baselines, by kind: "
                 + "; ".join(
@@ -1326,16 +1341,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--naive-minutes", type=float, help="the same for the naive poller")
     parser.add_argument("--sweep-every", help="the daemon's sweep period, e.g. 5m")
     parser.add_argument("--quick", action="store_true", help="7,575 jobs, 1 minute: a smoke run")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=DEFAULT_RATE,
+        help="the daemon's llamacloud.max_requests_per_second (default: its default, 10)",
+    )
     parser.add_argument("--only", choices=["daemon", "naive"], help="run one poller only")
     parser.add_argument("--keep", type=Path, help="keep each run's folder (logs, db) under this")
     parser.add_argument("--record", action="store_true", help="write the section to the docs")
     parser.add_argument(
         "--replay", type=Path, nargs="+", help="recompute the figures from kept run.pickle files"
     )
+    parser.add_argument("--command", help="with --replay --record: the commands of the runs")
     args = parser.parse_args(argv)
     if args.replay:
         replayed = [figures(*_load(path)) for path in args.replay]
-        print(tables(replayed), targets(replayed, True), details(replayed), sep="\n\n")
+        text = "\n\n".join(
+            (tables(replayed), "Targets (the notifier's figures):", targets(replayed, True))
+            + ((details(replayed),) if details(replayed) else ())
+        )
+        print(text)
+        if args.record:
+            replay_spans = ", ".join(
+                f"{'daemon' if f.poller.startswith('notifier') else 'naive'} {f.minutes:g} min "
+                f"at {f.interval:g} s"
+                for f in replayed
+            )
+            record(f"{SIZING}.\n\n{text}", args.command or "python -m bench.scale", replay_spans)
         return 0
     sizes = QUICK if args.quick else FULL
     intervals = [2.0, 30.0] if args.interval == "both" else [float(args.interval)]
@@ -1355,7 +1388,8 @@ def main(argv: list[str] | None = None) -> int:
         for poller, length in (("daemon", minutes), ("naive", naive_minutes)):
             if args.only and poller != args.only:
                 continue
-            runs.append(run_case(RunPlan(poller, interval, length, sweep, sizes), args.keep))
+            plan = RunPlan(poller, interval, length, sweep, sizes, rate=args.rate)
+            runs.append(run_case(plan, args.keep))
             spans.append(f"{poller} {length:g} min at {interval:g} s")
     text = "\n\n".join(
         part
@@ -1367,16 +1401,23 @@ def main(argv: list[str] | None = None) -> int:
         )
         if part
     )
-    sizing = (
-        f"{sizes.finished['extract_v2']:,} finished + {sizes.running['extract_v2']:,} running "
-        f"extract_v2 jobs, {sizes.finished['parse_v2']:,} + {sizes.running['parse_v2']:,} "
-        "parse_v2 jobs in the lookback window; per interval and source 10 changes and one new job"
-    )
+    sizing = _sizing(sizes)
     print(f"\n{sizing}\n\n{text}\n\nin {(time.time() - started) / 60:.0f} minutes")
     if args.record:
         command = "python -m bench.scale " + shlex.join(argv if argv is not None else sys.argv[1:])
         record(f"{sizing}.\n\n{text}", command.strip(), ", ".join(spans))
     return 0
+
+
+def _sizing(sizes: Sizes) -> str:
+    return (
+        f"{sizes.finished['extract_v2']:,} finished + {sizes.running['extract_v2']:,} running "
+        f"extract_v2 jobs, {sizes.finished['parse_v2']:,} + {sizes.running['parse_v2']:,} "
+        "parse_v2 jobs in the lookback window; per interval and source 10 changes and one new job"
+    )
+
+
+SIZING = _sizing(FULL)
 
 
 def _load(path: Path) -> tuple[Observed, Ledger]:

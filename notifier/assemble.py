@@ -7,20 +7,31 @@ windows, channels with their pacing and retry policies, and the secrets logs mus
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
 
 from notifier.channels.base import Channel
 from notifier.channels.webhook import BatchWebhookChannel, WebhookChannel
 from notifier.config.base import ConfigError
 from notifier.config.models import Settings
-from notifier.config.routing import AppriseChannelConfig, WebhookChannelConfig, WhenConfig
+from notifier.config.routing import (
+    AppriseChannelConfig,
+    RuleConfig,
+    WebhookChannelConfig,
+    WhenConfig,
+)
+from notifier.core.digest import DigestSpec
+from notifier.core.match import compile_match
 from notifier.core.messages import Kind, Overrides, target_kind
 from notifier.core.mutes import Window
 from notifier.core.retry import Backoff, RetryPolicy
 from notifier.core.rules import Rule, When, as_set
+from notifier.core.watchdog import WatchdogSpec
 from notifier.polling.poller import PollOptions, PollTarget
 from notifier.polling.sweep import SweepOptions
 from notifier.secrets import url_secrets
+from notifier.store.db import Store
+from notifier.watchdog import Watchdog
 
 
 def build_targets(settings: Settings) -> list[PollTarget]:
@@ -68,24 +79,42 @@ def _when(spec: WhenConfig | None) -> When | None:
         if spec.error_message is None
         else tuple(re.compile(p) for p in spec.error_message),
         negated=_when(spec.not_),
+        match=None if spec.match is None else compile_match(spec.match),
+    )
+
+
+def _rule(rule: RuleConfig) -> Rule:
+    return Rule(
+        name=rule.name,
+        when=_when(rule.when) or When(),
+        channels=tuple(rule.notify),
+        stop=not rule.continue_,
+        group_by=tuple(rule.group_by),
+        group_wait=None if rule.group_wait is None else rule.group_wait.total_seconds(),
+        group_interval=(rule.group_interval or timedelta(minutes=5)).total_seconds(),
+        repeat_interval=None
+        if rule.repeat_interval is None
+        else rule.repeat_interval.total_seconds(),
     )
 
 
 def build_rules(settings: Settings) -> list[Rule]:
+    """The rules that route each event as it is detected (digest rules wait for their time)."""
+    return [_rule(rule) for rule in settings.rules if rule.digest is None]
+
+
+def build_digests(settings: Settings) -> list[DigestSpec]:
+    """The digest rules: their matchers and channels, and their schedules."""
     return [
-        Rule(
-            name=rule.name,
-            when=_when(rule.when) or When(),
-            channels=tuple(rule.notify),
-            stop=not rule.continue_,
-            group_by=tuple(rule.group_by),
-            group_wait=None if rule.group_wait is None else rule.group_wait.total_seconds(),
-            group_interval=(rule.group_interval or timedelta(minutes=5)).total_seconds(),
-            repeat_interval=None
-            if rule.repeat_interval is None
-            else rule.repeat_interval.total_seconds(),
+        DigestSpec(
+            rule=_rule(rule),
+            schedule=rule.digest.schedule,
+            timezone=rule.digest.timezone,
+            send_empty=rule.digest.send_empty,
+            top_errors=rule.digest.top_errors,
         )
         for rule in settings.rules
+        if rule.digest is not None
     ]
 
 
@@ -124,7 +153,7 @@ def build_channels(settings: Settings) -> dict[str, Channel]:
             channels[name] = kind(
                 name,
                 spec.url,
-                secret=spec.secret.get_secret_value() if spec.secret else None,
+                secrets=spec.signing_secrets(),
                 headers=spec.headers,
                 timeout=spec.timeout.total_seconds(),
             )
@@ -201,11 +230,43 @@ def secret_values(settings: Settings) -> list[str]:
     ]
     for channel in settings.channels.values():
         if isinstance(channel, WebhookChannelConfig):
-            if channel.secret is not None:
-                secret = channel.secret.get_secret_value()
+            for secret in channel.signing_secrets():
                 values += [secret, secret.removeprefix("whsec_")]
             values += url_secrets(channel.url, whole=False)
         else:
             for url in channel.urls:
                 values += url_secrets(url.get_secret_value(), whole=True)
     return [v for v in dict.fromkeys(values) if len(v) >= 4]
+
+
+def watchdog_spec(settings: Settings) -> WatchdogSpec | None:
+    """What the watchdog watches and whom it tells; None when `watchdog.notify` is empty."""
+    watchdog = settings.watchdog
+    if not watchdog.enabled:
+        return None
+    return WatchdogSpec(
+        channels=tuple(watchdog.notify),
+        source_failing_for=watchdog.source_failing_for,
+        outbox_older_than=watchdog.outbox_older_than,
+        channel_dead=watchdog.channel_dead,
+        store_errors=watchdog.store_errors,
+        store_quiet=max(timedelta(minutes=5), 2 * watchdog.check_every),
+        send_resolved=watchdog.send_resolved,
+    )
+
+
+def build_watchdog(
+    settings: Settings,
+    store: Store,
+    channels: Mapping[str, Channel],
+    clock: Callable[[], datetime],
+) -> Watchdog:
+    """The daemon's watchdog (listening only, when `watchdog.notify` is empty)."""
+    return Watchdog(
+        store,
+        watchdog_spec(settings),
+        channels,
+        scopes=[(t.name, t.scope) for t in build_targets(settings)],
+        clock=clock,
+        check_every=settings.watchdog.check_every.total_seconds(),
+    )

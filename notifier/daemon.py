@@ -18,9 +18,11 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from notifier.assemble import (
     build_channels,
+    build_digests,
     build_policies,
     build_rules,
     build_targets,
+    build_watchdog,
     build_windows,
     channel_rates,
     poll_options,
@@ -30,6 +32,7 @@ from notifier.config.models import Settings
 from notifier.core.queueing import muted_by
 from notifier.core.timestamps import format_ts
 from notifier.delivery import OutboxWorker
+from notifier.digests import Digests
 from notifier.llamacloud.budget import RequestBudget
 from notifier.llamacloud.client import LlamaCloudClient
 from notifier.polling.cycle import CycleResult
@@ -95,17 +98,19 @@ class Daemon:
             self.client.budget, [t.key for t in self.targets], self.store.sweeps.positions
         )
         self.channels = build_channels(settings)
+        self.watchdog = build_watchdog(settings, self.store, self.channels, self.clock)
         self.worker = OutboxWorker(
             self.store,
             self.channels,
             build_policies(settings),
             concurrency=settings.delivery.concurrency,
             clock=self.clock,
-            on_outcome=self.metrics.delivery,
+            on_outcome=self.watchdog.observing(self.metrics.delivery),
             rates=channel_rates(settings),
             mute_check=self.muted,
             on_store_error=self._store_error,
         )
+        self.watchdog.on_queued = self.worker.wake
         self.poller = Poller(
             self.client,
             self.store,
@@ -113,6 +118,13 @@ class Daemon:
             poll_options(settings),
             clock=self.clock,
             on_queued=self.worker.wake,
+        )
+        self.digests = Digests(
+            self.store,
+            build_digests(settings),
+            clock=self.clock,
+            on_queued=self.worker.wake,
+            on_error=self._store_error,
         )
         self.sweepers = [
             Sweeper(self.client, self.store, target, sweep_options(settings), clock=self.clock)
@@ -140,6 +152,7 @@ class Daemon:
     def _store_error(self, error: BaseException) -> None:
         """A damaged file (SQLITE_CORRUPT, SQLITE_NOTADB) is fatal: logged once, the daemon
         stops and `run` exits 1, so the supervisor restarts it and alerts fire."""
+        self.watchdog.store_error(error)  # any store error is a trouble to tell of
         if not is_corruption(error) or self.fatal is not None:
             return
         self.fatal = error
@@ -269,6 +282,10 @@ class Daemon:
         try:
             results = [await self.poll_target(target) for target in self.targets]
             if self.fatal is None:
+                await self.digests.safe_tick()
+            if self.fatal is None:
+                await self.watchdog.tick()
+            if self.fatal is None:
                 await self.worker.drain()
         finally:
             await self.close()
@@ -302,6 +319,8 @@ class Daemon:
             coalesce=True,
             next_run_time=self.clock() + timedelta(minutes=1),
         )
+        self.digests.schedule(scheduler)
+        self.watchdog.schedule(scheduler)
         runner: Served | None = None
         http, native = self.settings.http, self.settings.native_webhooks
         if http.enabled:

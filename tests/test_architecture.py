@@ -26,10 +26,13 @@ ALLOWED: dict[str, set[str]] = {
     "polling": LEAVES | {"llamacloud", "store"},
     "delivery": LEAVES | {"channels", "store"},
     "status": LEAVES | {"store", "llamacloud"},
-    "assemble": LEAVES | {"config", "channels", "polling"},
+    "assemble": LEAVES | {"config", "channels", "polling", "store", "watchdog"},
     "push": LEAVES | {"polling", "status", "store"},
+    "digests": LEAVES | {"store"},
+    "watchdog": LEAVES | {"store", "channels"},
     "daemon": LEAVES
-    | {"assemble", "config", "polling", "push", "delivery", "status", "llamacloud"}
+    | {"assemble", "config", "polling", "push", "delivery", "status", "llamacloud", "digests"}
+    | {"watchdog"}
     | {"store", "channels"},
     "demo": LEAVES | {"assemble", "config", "daemon", "channels", "simulator"},
     "cli": LEAVES

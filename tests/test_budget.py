@@ -100,19 +100,3 @@ async def test_a_class_held_to_its_share_does_not_block_the_others() -> None:
     assert time.monotonic() - started < 0.1
     assert order.count("HINT:h") == 4  # the rest wait for their own share
     await asyncio.gather(*hints)
-
-
-async def test_a_waiting_sweep_leaves_room_for_a_cycles_probe() -> None:
-    """`available` tells a cycle what it may still spend: sweeps waiting behind do not count,
-    another cycle's request waiting does."""
-    budget = RequestBudget(10, sweep_share=0.1)
-    await take(budget, Spend.SWEEP, "s", [])  # the sweeps' one token now spent
-    sweep = asyncio.create_task(take(budget, Spend.SWEEP, "s", []))
-    await asyncio.sleep(0)
-    assert budget.available() >= 8
-    for _ in range(9):
-        await budget.acquire()
-    cycle = asyncio.create_task(take(budget, Spend.CYCLE, "c", []))
-    await asyncio.sleep(0)
-    assert budget.available() == 0
-    await asyncio.gather(cycle, sweep)

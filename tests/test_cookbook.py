@@ -39,7 +39,8 @@ def snippets() -> list[str]:
 
 
 def test_the_cookbook_has_the_promised_recipes() -> None:
-    """Slack on FAILED, email on ERROR, webhook on COMPLETED, THROTTLED digest, stuck jobs."""
+    """Slack on FAILED, email on ERROR, webhook on COMPLETED, THROTTLED digest, stuck jobs,
+    rules on what a job holds (`when.match`), digests on a schedule."""
     names = [rule["name"] for s in snippets() for rule in yaml.safe_load(s)["rules"]]
     assert names == [
         "failures-to-slack",
@@ -47,10 +48,14 @@ def test_the_cookbook_has_the_promised_recipes() -> None:
         "completed-to-pipeline",
         "throttling-digest",
         "stuck-jobs",
+        "invoice-total-missing",
+        "expensive-parses",
+        "invoice-configurations",
+        "daily-digest",
     ]
 
 
-@pytest.mark.parametrize("index", range(5))
+@pytest.mark.parametrize("index", range(7))
 def test_snippet_passes_check(index: int, tmp_path: Path) -> None:
     """`notifier check` accepts the snippet and shows its rule."""
     snippet = yaml.safe_load(snippets()[index])

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import random
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -12,7 +14,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from notifier.core.listings import RefreshPlan, plan_refresh
+from notifier.core.listings import Slice, plan_refresh, slice_listing
 from notifier.core.rules import Rule, When
 from notifier.core.statuses import SourceType
 from notifier.llamacloud.client import ApiError, LlamaCloudClient
@@ -140,29 +142,36 @@ class TestCheapSteadyState:
         assert result.requests >= 3  # discovery and two id batches
         assert calls == ["scope_view", "load_rows", "commit_cycle"]
 
-    async def test_status_listings_when_they_cost_less(self, rig: Rig) -> None:
-        """A status whose known jobs fill an id batch is listed over the lookback window (what
-        their ids would cost); fewer ride with the leftover ids; what left it is read by id."""
-        assert plan_refresh(
+    async def test_a_busy_scope_lists_every_non_terminal_status(self, rig: Rig) -> None:
+        """Once a status's known jobs fill an id batch, every non-terminal status is listed
+        over the lookback window (the full one costs what its ids would, the others a page
+        each), so a re-run into a quiet status is found in the next cycle; what left a
+        listed status is read by id. A quiet scope rides in one id batch and probes by turn."""
+        busy = plan_refresh(
             {"RUNNING": 1000, "PENDING": 99}, ["PENDING", "THROTTLED", "RUNNING"], batch=100, turn=0
-        ) == RefreshPlan(("RUNNING",), "PENDING")
-        assert plan_refresh({}, ["PENDING", "RUNNING"], batch=100, turn=3) == RefreshPlan(
-            (), "RUNNING"
         )
+        assert (busy.by_status, busy.probe) == (("PENDING", "THROTTLED", "RUNNING"), None)
+        quiet = plan_refresh({"RUNNING": 99}, ["PENDING", "RUNNING"], batch=100, turn=3)
+        assert (quiet.by_status, quiet.probe) == ((), "RUNNING")
         ids = [rig.create(SourceType.EXTRACT_V2, "RUNNING", minutes_ago=10 + i) for i in range(30)]
+        done = rig.create(SourceType.EXTRACT_V2, "FAILED", minutes_ago=600)
         poller = rig.poller(job_ids_batch=5)
         await poller.poll(EXTRACT)
         rig.requests()
         rig.clock.now += timedelta(hours=2)  # nothing new; the overlap no longer covers them
         rig.sim.jobs.set_status(ids[10], "COMPLETED")  # created 11:40, before the overlap
+        rig.sim.jobs.set_status(done, "PENDING")  # a failed job re-run, created long ago
         result = await poller.poll(EXTRACT)
-        _, by_status, probe, vanished = rig.requests()
-        assert by_status["status"] == ["RUNNING"]
-        assert by_status["created_at_on_or_after"] == ["2026-11-22T14:00:00.000000Z"]  # lookback
-        assert "created_at_on_or_before" not in by_status
-        assert probe["status"] == ["PENDING"]
+        _, *by_status, vanished = rig.requests()
+        assert [r["status"] for r in by_status] == [["PENDING"], ["THROTTLED"], ["RUNNING"]]
+        assert {r["created_at_on_or_after"][0] for r in by_status} == {
+            "2026-11-22T14:00:00.000000Z"  # the lookback window
+        }
+        assert all("created_at_on_or_before" not in r for r in by_status)
         assert vanished["job_ids"] == [ids[10]]
-        assert [(e.job_id, e.to_status) for e in result.events] == [(ids[10], "COMPLETED")]
+        assert sorted((e.job_id, e.to_status) for e in result.events) == sorted(
+            [(ids[10], "COMPLETED"), (done, "PENDING")]
+        )
 
     async def test_an_idle_scope_of_an_adaptive_daemon_only_discovers(self, rig: Rig) -> None:
         """No running jobs and probe_when_idle off (polling.active_interval set): one request."""
@@ -198,7 +207,9 @@ class TestCheapSteadyState:
         ]
 
     async def test_discovery_stops_at_known_pages(self, rig: Rig) -> None:
-        """A busy overlap window costs one page past the watermark, not the whole window."""
+        """A busy overlap window costs the page that reaches past the watermark: once its
+        jobs below the watermark are all known and at least half the page, the rest of the
+        overlap is known too; a page mostly new asks for the next one."""
         for i in range(350):  # 350 jobs created within the 5-minute overlap
             rig.create(SourceType.EXTRACT_V2, "COMPLETED", minutes_ago=i / 100)
         poller = rig.poller()
@@ -208,8 +219,82 @@ class TestCheapSteadyState:
         new = [rig.create(SourceType.EXTRACT_V2, "PENDING") for _ in range(20)]
         result = await poller.poll(EXTRACT)
         pages = [r for r in rig.requests() if "status" not in r]  # discovery, not the probe
-        assert len(pages) == 2  # page 1: the new jobs and known ones; page 2: all known, stop
+        assert len(pages) == 1  # the 20 new jobs and 80 known ones below the watermark
         assert {e.job_id for e in result.events} == set(new)
+
+        rig.clock.now += timedelta(seconds=30)
+        more = [rig.create(SourceType.EXTRACT_V2, "PENDING") for _ in range(60)]
+        result = await poller.poll(EXTRACT)
+        pages = [r for r in rig.requests() if "status" not in r]
+        assert len(pages) == 2  # 60 new and 40 known: not yet enough to trust the rest
+        assert {e.job_id for e in result.events} == set(more)
+
+
+class TestSideBySide:
+    def test_a_long_status_listing_is_cut_into_slices_sharing_their_bounds(self) -> None:
+        """About three pages of known jobs a slice (less a tenth for joiners), the newest one
+        open-ended; neighbours share a bound, so every known job lies in some slice."""
+        low = "2026-11-22T12:00:00.000000Z"
+        created = [f"2026-11-23T{h:02d}:{m:02d}:00.000000Z" for h in range(15) for m in range(60)]
+        parts = slice_listing(created, low=low, page_size=100)
+        assert len(parts) == 4 and parts[0].low == low and parts[-1].high is None
+        assert all(a.high == b.low for a, b in itertools.pairwise(parts))
+        for part in parts[:-1]:
+            held = [c for c in created if part.low <= c <= (part.high or "~")]
+            assert 270 <= len(held) <= 271  # three pages, with room for jobs that join
+        assert all(any(p.low <= c <= (p.high or "~") for p in parts) for c in created)
+        assert slice_listing(created[:300], low=low, page_size=100) == (Slice(low, None),)
+        assert slice_listing([*created, None], low=low, page_size=100) == (Slice(low, None),)
+
+    async def test_a_busy_cycle_lists_side_by_side_and_takes_its_longest_chain(
+        self, rig: Rig
+    ) -> None:
+        """700 running jobs and 10 pending: discovery, three slices of RUNNING and the other
+        statuses go at once, so with 0.1 s an answer the cycle takes about four answers,
+        not twelve; every change is still found, once."""
+        running = [
+            rig.create(SourceType.EXTRACT_V2, "RUNNING", minutes_ago=60 + i) for i in range(700)
+        ]
+        for i in range(10):
+            rig.create(SourceType.EXTRACT_V2, "PENDING", minutes_ago=30 + i)
+        poller = rig.poller()
+        await poller.poll(EXTRACT)
+        rig.clock.now += timedelta(hours=1)
+        rig.sim.jobs.set_status(running[5], "COMPLETED")
+        rig.sim.jobs.set_status(running[650], "THROTTLED")
+        new = rig.create(SourceType.EXTRACT_V2, "PENDING")
+        rig.requests()
+        rig.sim.faults.append(Fault(kind="delay", delay=0.1))
+        started = time.monotonic()
+        result = await poller.poll(EXTRACT)
+        took = time.monotonic() - started
+        queries = rig.requests()
+        assert sorted((e.job_id, e.to_status) for e in result.events) == sorted(
+            [(running[5], "COMPLETED"), (running[650], "THROTTLED"), (new, "PENDING")]
+        )
+        slices = [q for q in queries if q.get("status") == ["RUNNING"] and "page_token" not in q]
+        assert len(slices) == 3
+        assert sum("created_at_on_or_before" in q for q in slices) == 2
+        assert len(queries) >= 11  # one after the other, that is at least 1.1 s
+        assert took < 0.8, f"{len(queries)} requests took {took:.2f} s: not side by side"
+
+    async def test_a_failing_listing_fails_the_cycle_with_the_clients_error(self, rig: Rig) -> None:
+        """Side by side, one listing's error is the cycle's: an ApiError on the status page,
+        not an exception group; the watermark stays."""
+        for i in range(150):
+            rig.create(SourceType.EXTRACT_V2, "RUNNING", minutes_ago=10 + i)
+        poller = rig.poller()
+        await poller.poll(EXTRACT)
+        before = rig.store.source_state("extract_v2", "").watermark
+        rig.clock.now += timedelta(minutes=1)
+        rig.client.max_retries = 1
+        rig.client._sleep = lambda _s: __import__("asyncio").sleep(0)
+        rig.sim.faults.append(Fault(kind="status", status=503))
+        with pytest.raises(ApiError):
+            await poller.poll(EXTRACT)
+        state = rig.store.source_state("extract_v2", "")
+        assert state.last_error and "HTTP 503" in state.last_error
+        assert state.watermark == before
 
 
 class TestCheapCatches:
@@ -514,8 +599,9 @@ class TestLiteralApi:
         (event,) = (await poller.poll(PARSE)).events
         assert event.job_id == "pjb-later"
         discovery = [q for q in api.queries if "status" not in q and "job_ids" not in q]
-        # Newest first again: page 1 holds the new job, page 2 is all known and ends it.
-        assert len(discovery) == 2
+        # Newest first again: page 1 holds the new job and nine known ones below the
+        # watermark, which end it (three pages would list the whole overlap).
+        assert len(discovery) == 1
 
     async def test_undated_jobs_still_move_the_watermark(
         self, literal: tuple[LiteralApi, Poller, Clock]

@@ -138,14 +138,14 @@ def test_the_migration_gives_existing_events_their_delay(
     """A store from before the dashboard: its recorded events get a delay when indexed."""
     path = tmp_path / "old.db"
     with monkeypatch.context() as patch:
-        patch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:7])
-        patch.setattr(store_db, "MIGRATIONS", schema.MIGRATIONS[:7])
+        patch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:8])
+        patch.setattr(store_db, "MIGRATIONS", schema.MIGRATIONS[:8])
         old = Store(path)
-        assert old.schema_version() == 7
+        assert old.schema_version() == 8
         commit(old, [change(1, NOW, 12.34)])
         old.close()
     store = Store(path)
-    assert store.schema_version() == 8
+    assert store.schema_version() == 9
     assert store.conn.execute("SELECT delay_ds FROM events").fetchall() == [(123,)]
     assert Reports(store.conn).delay_percentiles([HOUR], (0.5,)) == [[12.3]]
 

@@ -37,7 +37,8 @@ async def _read_prefix(response: aiohttp.ClientResponse, limit: int = ANSWER_PRE
 
 
 class WebhookChannel:
-    """One JSON event per POST; `webhook-id` always, signature headers when a secret is set."""
+    """One JSON event per POST; `webhook-id` always, signature headers when a secret is set
+    (one `v1,` signature per secret, space-separated, while keys rotate)."""
 
     def __init__(
         self,
@@ -45,12 +46,14 @@ class WebhookChannel:
         url: str,
         *,
         secret: str | None = None,
+        secrets: Sequence[str] = (),
         headers: Mapping[str, str] | None = None,
         timeout: float = 10.0,
     ) -> None:
         self.name = name
         self.url = url
-        self._key = secret_key(secret) if secret else None
+        # Newest first: during a rotation receivers holding either secret verify the request.
+        self._keys = [secret_key(s) for s in ([secret] if secret else []) + [*secrets]]
         self._headers = dict(headers or {})
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
@@ -83,8 +86,10 @@ class WebhookChannel:
             "webhook-id": msg_id,
             "webhook-timestamp": str(timestamp),
         }
-        if self._key is not None:
-            headers["webhook-signature"] = sign(self._key, msg_id, timestamp, body)
+        if self._keys:
+            headers["webhook-signature"] = " ".join(
+                sign(key, msg_id, timestamp, body) for key in self._keys
+            )
         return headers
 
     async def _post(self, body: bytes, headers: dict[str, str]) -> int:

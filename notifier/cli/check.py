@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import os
 
+from notifier.channels.signing import secret_key
 from notifier.config.base import ConfigError
 from notifier.config.models import Settings
-from notifier.config.routing import AppriseChannelConfig, WhenConfig
+from notifier.config.routing import (
+    AppriseChannelConfig,
+    RuleConfig,
+    WebhookChannelConfig,
+    WhenConfig,
+)
 from notifier.core.durations import format_duration
 from notifier.core.statuses import ENDPOINTS, STATUSES, SourceType
 from notifier.secrets import safe_target
@@ -20,6 +26,8 @@ def _when(when: WhenConfig) -> str:
             continue
         if key == "not_":
             parts.append(f"not ({_when(value)})")
+        elif key == "match":
+            parts.append(f"match `{value}`")
         else:
             parts.append(f"{key} in [{', '.join(value)}]")
     return " and ".join(parts) or "every event"
@@ -54,6 +62,36 @@ def _native_line(settings: Settings) -> str:
     return f"native webhooks  POST {native.path} on {settings.http.listen}, checked by {checks}"
 
 
+def _rule_line(rule: RuleConfig) -> str:
+    extras = [] if rule.continue_ else ["stop"]
+    if rule.group_wait is not None:
+        by = ",".join(rule.group_by) or "rule"
+        extras.append(f"grouped by {by}, wait {format_duration(rule.group_wait)}")
+    if rule.repeat_interval is not None:
+        extras.append(f"repeat after {format_duration(rule.repeat_interval)}")
+    if rule.digest is not None:
+        extras.append(f"digest at '{rule.digest.schedule}' {rule.digest.timezone}")
+    suffix = f"  ({'; '.join(extras)})" if extras else ""
+    return f"  {rule.name}: {_when(rule.when)} -> {', '.join(rule.notify)}{suffix}"
+
+
+def _watchdog_line(settings: Settings) -> str:
+    watchdog = settings.watchdog
+    if not watchdog.enabled:
+        return "watchdog         off (set watchdog.notify to hear of the notifier's own troubles)"
+    watched = [
+        f"sources failing {format_duration(watchdog.source_failing_for)}",
+        *(["dead channels"] if watchdog.channel_dead else []),
+        f"outbox older than {format_duration(watchdog.outbox_older_than)}",
+        *(["store errors"] if watchdog.store_errors else []),
+    ]
+    resolved = "with" if watchdog.send_resolved else "without"
+    return (
+        f"watchdog         -> {', '.join(watchdog.notify)}: {', '.join(watched)}; "
+        f"{resolved} resolved messages"
+    )
+
+
 def describe(settings: Settings) -> str:
     """A deterministic plain-text summary of a valid configuration."""
     api = settings.llamacloud
@@ -83,24 +121,18 @@ def describe(settings: Settings) -> str:
             agents = ", ".join(source.extraction_agent_ids)
             lines.append(f"  {name:<18} GET {path}  extraction_agent_id={agents}")
     lines.append(_native_line(settings))
+    lines.append(_watchdog_line(settings))
     lines += ["", "channels:"]
     for name, channel in settings.channels.items():
         if isinstance(channel, AppriseChannelConfig):
             targets = _apprise_targets(name, [u.get_secret_value() for u in channel.urls])
             lines.append(f"  {name:<18} apprise  {targets}")
         else:
-            signed = "signed" if channel.secret is not None else "unsigned"
+            count = len(channel.signing_secrets())
+            signed = "unsigned" if not count else "signed" if count == 1 else f"signed by {count}"
             lines.append(f"  {name:<18} webhook  POST {safe_target(channel.url)} ({signed})")
     lines += ["", "rules (first match names the route):"]
-    for rule in settings.rules:
-        extras = [] if rule.continue_ else ["stop"]
-        if rule.group_wait is not None:
-            by = ",".join(rule.group_by) or "rule"
-            extras.append(f"grouped by {by}, wait {format_duration(rule.group_wait)}")
-        if rule.repeat_interval is not None:
-            extras.append(f"repeat after {format_duration(rule.repeat_interval)}")
-        suffix = f"  ({'; '.join(extras)})" if extras else ""
-        lines.append(f"  {rule.name}: {_when(rule.when)} -> {', '.join(rule.notify)}{suffix}")
+    lines += [_rule_line(rule) for rule in settings.rules]
     for mute in settings.mutes:
         targets = ", ".join([*mute.rules, *mute.channels])
         lines.append(
@@ -109,7 +141,7 @@ def describe(settings: Settings) -> str:
         )
     if not settings.rules:
         lines.append("  (none: transitions are recorded but not delivered)")
-    warnings = status_warnings(settings) + store_warnings(settings)
+    warnings = status_warnings(settings) + store_warnings(settings) + secret_warnings(settings)
     if warnings:
         lines += ["", "warnings:", *(f"  {w}" for w in warnings)]
     return "\n".join(lines)
@@ -145,4 +177,27 @@ def status_warnings(settings: Settings) -> list[str]:
                             f"{path}.{key}: {value!r} is not a status of any configured source"
                         )
             path, when = f"{path}.not", when.not_
+    return found
+
+
+# Standard Webhooks asks for secrets of 24 to 64 bytes; shorter ones are easier to guess.
+MIN_SECRET_BYTES = 24
+
+
+def secret_warnings(settings: Settings) -> list[str]:
+    """Webhook secrets shorter than the spec's 24 bytes: a warning, since they still sign.
+    Names the key and the length, never the secret."""
+    found = []
+    for name, channel in settings.channels.items():
+        if not isinstance(channel, WebhookChannelConfig):
+            continue
+        keys = "secrets" if channel.secrets is not None else "secret"
+        for index, secret in enumerate(channel.signing_secrets()):
+            size = len(secret_key(secret))
+            if size < MIN_SECRET_BYTES:
+                where = f"channels.{name}.{keys}" + (f"[{index}]" if keys == "secrets" else "")
+                found.append(
+                    f"{where}: {size} bytes once decoded; Standard Webhooks asks for 24 to 64 "
+                    "(e.g. whsec_ + base64 of 32 random bytes: openssl rand -base64 32)"
+                )
     return found

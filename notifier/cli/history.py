@@ -28,7 +28,11 @@ def _since(text: str | None) -> str | None:
 
 
 def history(args: argparse.Namespace, settings: Settings) -> int:
-    """`events`, `deliveries` and `redeliver`: read or requeue what the store holds."""
+    """`events`, `deliveries`, `redeliver` and `replay`: read or requeue what the store holds."""
+    if args.command == "replay":
+        from notifier.cli.replay import replay  # it reuses this module's helpers
+
+        return replay(args, settings)
     store = Store(settings.store.path)
     try:
         if args.command == "events":

@@ -24,7 +24,19 @@ def _push_arguments(simulate: argparse.ArgumentParser) -> None:
     push.add_argument("--push-duplicates", type=float, default=0.0, help="share sent twice")
 
 
-def _parser() -> argparse.ArgumentParser:
+def _replay_arguments(replay: argparse.ArgumentParser) -> None:
+    replay.add_argument(
+        "--since", required=True, help="events detected since: ISO time or duration, e.g. 2h"
+    )
+    replay.add_argument("--rule", help="only deliveries this rule routed")
+    replay.add_argument("--channel", help="only deliveries to this channel")
+    replay.add_argument("--job", help="only this job's events")
+    replay.add_argument("--limit", type=int, default=None, help="at most this many deliveries")
+    replay.add_argument("--dry-run", action="store_true", help="list what would go, send nothing")
+    replay.add_argument("--json", action="store_true", help="one JSON object per line")
+
+
+def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 -- a flat list of commands reads best
     parser = argparse.ArgumentParser(
         prog="notifier",
         description="Watch LlamaCloud extract and parse jobs; notify on status changes.",
@@ -77,6 +89,9 @@ def _parser() -> argparse.ArgumentParser:
     target = redeliver.add_mutually_exclusive_group()
     target.add_argument("--id", type=int, help="one delivery id")
     target.add_argument("--channel", help="every dead delivery of this channel")
+    _replay_arguments(
+        with_config("replay", "send recorded deliveries again, with their original event ids")
+    )
     test = with_config("test-channel", "send a sample event through one channel")
     test.add_argument("name", help="channel name from the configuration")
 

@@ -26,6 +26,7 @@ from notifier.config.base import (
 )
 from notifier.config.env import ENV_PREFIX, EnvOverrides
 from notifier.config.routing import ChannelConfig, MuteWindowConfig, RuleConfig, check_mutes
+from notifier.config.watchdog import WatchdogConfig, check_watchdog
 from notifier.core.durations import MAX_DURATION
 from notifier.core.statuses import STATUSES, SourceType
 
@@ -229,6 +230,7 @@ class Settings(BaseSettings):
     native_webhooks: NativeWebhooksConfig = NativeWebhooksConfig()
     log: LogConfig = LogConfig()
     mutes: list[MuteWindowConfig] = []
+    watchdog: WatchdogConfig = WatchdogConfig()
 
     @classmethod
     def settings_customise_sources(
@@ -265,4 +267,5 @@ class Settings(BaseSettings):
                         f"rules[{index}].notify[{position}]", f"unknown channel {channel!r}{hint}"
                     )
         check_mutes(self.mutes, seen_rules, set(self.channels))
+        check_watchdog(self.watchdog, set(self.channels))
         return self

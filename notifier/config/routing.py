@@ -9,7 +9,14 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
 from notifier.config.base import (
     MAX_COUNT,
@@ -20,7 +27,9 @@ from notifier.config.base import (
     http_url,
     none_if_blank,
 )
+from notifier.config.digest import DigestConfig
 from notifier.core.diff import EVENT_TYPES
+from notifier.core.match import MatchSyntaxError, compile_match
 from notifier.core.statuses import Phase, SourceType
 
 
@@ -78,10 +87,26 @@ def _check_template(source: str, key: str) -> None:
         raise field_error(key, "template error: nested too deeply") from None
 
 
+def _signing_secret(value: SecretStr) -> SecretStr:
+    """Base64 after an optional `whsec_`, as Standard Webhooks secrets are (never echoed)."""
+    text = value.get_secret_value().removeprefix("whsec_")
+    if not re.fullmatch(r"[A-Za-z0-9+/=_-]+", text):
+        raise ValueError("must be base64, optionally prefixed whsec_")
+    try:
+        key = base64.b64decode(text + "==", validate=False)
+    except (binascii.Error, ValueError):
+        key = b""
+    if not key:
+        raise ValueError("must be base64, optionally prefixed whsec_")
+    return value
+
+
 class WebhookChannelConfig(ConfigModel):
     type: Literal["webhook"]
     url: str
     secret: Annotated[SecretStr | None, BeforeValidator(none_if_blank)] = None
+    # Key rotation: newest first; each request carries one `v1,` signature per secret.
+    secrets: list[Annotated[SecretStr, AfterValidator(_signing_secret)]] | None = None
     headers: dict[str, str] = {}
     timeout: Duration = timedelta(seconds=10)
     max_attempts: int | None = Field(None, ge=1, le=MAX_COUNT)
@@ -108,18 +133,37 @@ class WebhookChannelConfig(ConfigModel):
     @field_validator("secret")
     @classmethod
     def _secret(cls, value: SecretStr | None) -> SecretStr | None:
+        return None if value is None else _signing_secret(value)
+
+    @field_validator("secrets", mode="before")
+    @classmethod
+    def _blank_secrets(cls, value: object) -> object:
+        """`${OLD_SECRET:-}` left empty drops out: a rotation that is over lists one secret."""
+        if isinstance(value, list):
+            return [item for item in value if none_if_blank(item) is not None]
+        return value
+
+    @field_validator("secrets")
+    @classmethod
+    def _secret_list(cls, value: list[SecretStr] | None) -> list[SecretStr] | None:
         if value is None:
             return None
-        text = value.get_secret_value().removeprefix("whsec_")
-        if not re.fullmatch(r"[A-Za-z0-9+/=_-]+", text):
-            raise ValueError("must be base64, optionally prefixed whsec_")
-        try:
-            key = base64.b64decode(text + "==", validate=False)
-        except (binascii.Error, ValueError):
-            key = b""
-        if not key:
-            raise ValueError("must be base64, optionally prefixed whsec_")
+        if not value:
+            raise ValueError("list at least one secret (newest first), or leave secrets out")
+        if len(value) > 8:
+            raise ValueError("at most 8 secrets: a rotation needs the new one and the old")
         return value
+
+    @model_validator(mode="after")
+    def _one_way_to_sign(self) -> WebhookChannelConfig:
+        if self.secret is not None and self.secrets is not None:
+            raise field_error("secrets", "give secret or secrets, not both")
+        return self
+
+    def signing_secrets(self) -> list[str]:
+        """The secrets requests are signed with, newest first (none: unsigned)."""
+        given = self.secrets if self.secrets is not None else [self.secret] if self.secret else []
+        return [secret.get_secret_value() for secret in given]
 
 
 class AppriseChannelConfig(TemplatedConfig):
@@ -157,6 +201,8 @@ class WhenConfig(ConfigModel):
     extraction_agent_id: StrList = None
     name: StrList = None
     error_message: StrList = None
+    # A JMESPath expression over the event and its raw job (core.match): README, "when.match".
+    match: str | None = None
     not_: WhenConfig | None = Field(None, alias="not")
 
     @model_validator(mode="after")
@@ -178,6 +224,11 @@ class WhenConfig(ConfigModel):
                 raise field_error(f"error_message[{index}]", f"invalid regex: {exc}") from None
             except (RecursionError, OverflowError):  # deep nesting, a{99999999999}
                 raise field_error(f"error_message[{index}]", "invalid regex: too complex") from None
+        if self.match is not None:
+            try:
+                compile_match(self.match)
+            except MatchSyntaxError as exc:
+                raise field_error("match", str(exc)) from None
         return self
 
 
@@ -203,6 +254,16 @@ class RuleConfig(TemplatedConfig):
     group_wait: Duration | None = None
     group_interval: Duration | None = None
     repeat_interval: Duration | None = None
+    digest: DigestConfig | None = None
+
+    @model_validator(mode="after")
+    def _digest_alone(self) -> RuleConfig:
+        """A digest is one message per schedule: per-event grouping has nothing to group."""
+        if self.digest is not None:
+            for key in ("group_by", "group_wait", "group_interval", "repeat_interval"):
+                if getattr(self, key):
+                    raise field_error(key, "does not apply to a digest rule; leave it out")
+        return self
 
     @field_validator("group_by")
     @classmethod

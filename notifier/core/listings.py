@@ -43,21 +43,58 @@ class RefreshPlan:
     `created_at`. `probe`: one more non-terminal status listed the same way, taking turns
     between cycles, so that re-runs into a status with few known jobs are found too. Known
     jobs in no listed status, and those that left their status, are re-read by id.
+    `reason` says which of the two shapes was chosen, for the logs and the tests.
     """
 
     by_status: tuple[str, ...]
     probe: str | None
+    reason: str = ""
 
 
 def plan_refresh(
     known_by_status: Mapping[str, int], non_terminal: Sequence[str], *, batch: int, turn: int
 ) -> RefreshPlan:
-    """List a status when its known jobs fill an id batch (the listing then costs what their
-    ids would); fewer ride in the one batch of leftover ids, and the other statuses are
-    probed one a cycle, by `turn`."""
-    listed = tuple(s for s in non_terminal if known_by_status.get(s, 0) >= batch)
-    rest = [s for s in non_terminal if s not in listed]
-    return RefreshPlan(listed, rest[turn % len(rest)] if rest else None)
+    """A busy scope (one status's known jobs fill an id batch) lists every non-terminal
+    status each cycle: the full statuses cost what their ids would, each other one page, and
+    a re-run into any of them is found within one cycle. A quiet scope lists nothing by
+    status: its known jobs ride in one batch of ids, and one status is probed a cycle, by
+    `turn`, which finds re-runs within as many cycles as there are statuses."""
+    if any(known_by_status.get(s, 0) >= batch for s in non_terminal):
+        return RefreshPlan(tuple(non_terminal), None, "busy: every non-terminal status listed")
+    if not non_terminal:
+        return RefreshPlan((), None, "no non-terminal status")
+    probe = non_terminal[turn % len(non_terminal)]
+    return RefreshPlan((), probe, "quiet: ids in a batch, one status probed by turn")
+
+
+@dataclass(frozen=True, slots=True)
+class Slice:
+    """One `created_at` range of a status listing: on or after `low`, on or before `high`
+    (None: open-ended, the newest slice, where new jobs land)."""
+
+    low: str
+    high: str | None
+
+
+def slice_listing(
+    created: Sequence[str | None], *, low: str, page_size: int, pages_per_slice: int = 3
+) -> tuple[Slice, ...]:
+    """Cut a long status listing into `created_at` ranges fetched side by side, so that a
+    busy scope's cycle takes as long as its longest slice, not as long as all its pages.
+
+    `created`: the known jobs in that status. Each slice but the newest holds about
+    `pages_per_slice` pages of them, less a tenth for jobs joining before the next cycle
+    re-cuts it. Neighbours share their boundary (both bounds are inclusive), so a job dated
+    exactly there is listed twice, never missed. Undated jobs would fall between ranges:
+    then the listing stays whole.
+    """
+    if len(created) <= pages_per_slice * page_size or not all(created):
+        return (Slice(low, None),)
+    dated = sorted(c for c in created if c and c > low)
+    per = max(1, pages_per_slice * page_size * 9 // 10)
+    bounds = sorted({dated[i] for i in range(per, len(dated), per)})
+    edges = [low, *bounds]
+    return tuple(Slice(a, b) for a, b in zip(edges, [*bounds, None], strict=True))
 
 
 @dataclass(slots=True)

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from notifier.core.models import Event
+from notifier.core.notices import is_notice, notice_text, notice_title
 from notifier.core.render import event_record
 
 TRUNCATED = "… [truncated]"
@@ -146,6 +147,12 @@ def render_message(
     """The title and body of one message about `events` (one, or a group of several)."""
     if not events:
         raise ValueError("a message needs at least one event")
+    if is_notice(events[0]):  # a digest or a trouble wrote its own words
+        title_limit, body_limit = limits or LIMITS[kind]
+        title = " ".join(notice_title(events[0]).split())
+        return Message(
+            truncate(title, title_limit), truncate(notice_text(events[0]).strip(), body_limit)
+        )
     title_name, body_name, html = _DEFAULTS[kind]
     if overrides.body is not None:
         html = False  # a user's body is text; email then goes out as plain text

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from notifier.core.models import Event
+from notifier.core.notices import NOTICE_TYPES
 from notifier.core.timestamps import parse_ts
 
 
@@ -18,7 +19,16 @@ def iso_ms(value: str | None) -> str | None:
 
 
 def webhook_payload(event: Event, rule: str) -> dict[str, Any]:
-    """The event as receivers see it; `rule` is the first rule that routed it to this channel."""
+    """The event as receivers see it; `rule` is the first rule that routed it to this channel.
+
+    A notice (a digest, a watchdog trouble) carries its own body as `data`."""
+    if event.type in NOTICE_TYPES:
+        return {
+            "type": event.type,
+            "id": event.id,
+            "timestamp": iso_ms(event.detected_at),
+            "data": {**event.job, "rule": rule},
+        }
     return {
         "type": event.type,
         "id": event.id,
@@ -46,6 +56,14 @@ def event_record(event: Event) -> dict[str, Any]:
     """The payload without `data.rule`: how history (CLI, JSON API) shows an event."""
     record = webhook_payload(event, rule="")
     del record["data"]["rule"]
+    if event.type in NOTICE_TYPES:  # history lists notices beside transitions, same columns
+        record["data"].update(
+            source=event.source,
+            job_id=event.job_id,
+            from_status=None,
+            to_status=event.to_status,
+            detected_at=iso_ms(event.detected_at),
+        )
     return record
 
 

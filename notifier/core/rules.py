@@ -3,11 +3,42 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
+from typing import Any
 
+from notifier.core.match import MatchFailed, match_document
 from notifier.core.models import Event, Route
+
+# `when.match` compiled (core.match.Match): the event's document in, whether it matches out;
+# raises MatchFailed for an event it cannot evaluate.
+Predicate = Callable[[Mapping[str, Any]], bool]
+
+
+class _Document:
+    """The event's document for `match`, built once per event however many rules ask."""
+
+    __slots__ = ("_event", "_value")
+
+    def __init__(self, event: Event) -> None:
+        self._event = event
+        self._value: Mapping[str, Any] | None = None
+
+    def get(self) -> Mapping[str, Any]:
+        if self._value is None:
+            self._value = match_document(self._event)
+        return self._value
+
+
+@dataclass(frozen=True, slots=True)
+class MatchFailure:
+    """A rule whose `match` raised for one event: logged by the caller, the rule skipped."""
+
+    rule: str
+    event_id: str
+    job_id: str
+    error: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,9 +56,12 @@ class When:
     name: tuple[str, ...] | None = None
     error_message: tuple[re.Pattern[str], ...] | None = None
     negated: When | None = None
+    match: Predicate | None = None
 
-    def matches(self, event: Event) -> bool:
-        """Whether every key given holds for the event (and the `not` part does not)."""
+    def matches(self, event: Event, document: _Document | None = None) -> bool:
+        """Whether every key given holds for the event (and the `not` part does not).
+
+        Raises MatchFailed when `match` cannot evaluate this event."""
         exact = (
             (self.event, event.type),
             (self.source, event.source),
@@ -50,7 +84,9 @@ class When:
             and any(p.search(event.error_message) for p in self.error_message)
         ):
             return False
-        return self.negated is None or not self.negated.matches(event)
+        if self.match is not None and not self.match((document or _Document(event)).get()):
+            return False
+        return self.negated is None or not self.negated.matches(event, document)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,11 +119,23 @@ def as_set(values: Iterable[str] | None) -> frozenset[str] | None:
     return None if values is None else frozenset(values)
 
 
-def route(event: Event, rules: Sequence[Rule]) -> list[Route]:
-    """One route per channel, named after the first rule that sent the event there."""
+def route(
+    event: Event, rules: Sequence[Rule], failures: list[MatchFailure] | None = None
+) -> list[Route]:
+    """One route per channel, named after the first rule that sent the event there.
+
+    A rule whose `match` fails for this event does not match it; the failure is appended to
+    `failures` for the caller to log, and matching goes on with the next rule."""
     routes: dict[str, Route] = {}
+    document = _Document(event)
     for rule in rules:
-        if not rule.when.matches(event):
+        try:
+            matched = rule.when.matches(event, document)
+        except MatchFailed as exc:
+            if failures is not None:
+                failures.append(MatchFailure(rule.name, event.id, event.job_id, str(exc)))
+            continue
+        if not matched:
             continue
         for channel in rule.channels:
             if channel in routes:

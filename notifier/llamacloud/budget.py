@@ -133,13 +133,6 @@ class RequestBudget:
             raise
         self._record(scope, spend)
 
-    def available(self) -> float:
-        """Tokens there are now for a cycle's request: none while another cycle's request
-        waits; a waiting sweep or baseline does not count, a cycle goes before them."""
-        self._all.refill()
-        waiting = any(entry[0] == Spend.CYCLE and not entry[2].done() for entry in self._queue)
-        return 0.0 if waiting else self._all.tokens
-
     def share(self, scope: str) -> dict[Spend, float]:
         """The part of the budget each kind of request of `scope` used over the last minute."""
         horizon = self._clock() - self.WINDOW

@@ -12,7 +12,7 @@ import structlog
 from notifier.core.diff import diff_job
 from notifier.core.listings import BaselineProgress
 from notifier.core.models import Event, Job, Route, SnapshotRow
-from notifier.core.rules import route
+from notifier.core.rules import MatchFailure, route
 from notifier.core.timestamps import format_ts
 from notifier.store.codec import ScopeView
 
@@ -100,23 +100,23 @@ class Cycle:
             self._commit(final=False)
 
     def known_and_old(self, page: list[Job], watermark: str | None) -> bool:
-        """Every job of the page is in the snapshot and the page reaches below the watermark.
+        """The page reaches below the watermark, and what it holds below it is all in the
+        snapshot and at least half the page: newest first, the rest of the overlap is known.
 
-        The last discovery's frontier answers for the jobs just below the watermark; a page
-        reaching further down is looked up (rows kept for the diff).
+        The jobs above the watermark are new by definition and already on this page, so they
+        need no second page of known ones behind them (a busy cycle cost two pages of
+        discovery for that). The last discovery's frontier answers for the jobs just below
+        the watermark; a page reaching further down is looked up (rows kept for the diff).
         """
         if not page or watermark is None:
             return False
-        oldest = min((job.created_at or "" for job in page), default="")
-        if oldest >= watermark:
+        old = [job for job in page if (job.created_at or "") < watermark]
+        if 2 * len(old) < len(page):
             return False
-        unsure = [j for j in page if j.job_id not in self.frontier and j.job_id not in self.known]
-        if not unsure:
-            return True
-        if any((job.created_at or "") > watermark for job in unsure):
-            return False  # newer than anything seen: certainly not in the snapshot
-        self._look_up(job.job_id for job in unsure)
-        return all(job.job_id in self.known for job in page)
+        unsure = [j for j in old if j.job_id not in self.frontier and j.job_id not in self.known]
+        if unsure:
+            self._look_up(job.job_id for job in unsure)
+        return all(job.job_id in self.known or job.job_id in self.frontier for job in old)
 
     def note_discovered(self, page: Iterable[Job]) -> None:
         """Remember the newest jobs discovery listed: the next cycle's frontier."""
@@ -168,6 +168,7 @@ class Cycle:
         previous = self.known
         rows: list[SnapshotRow] = []
         routed: list[tuple[Event, Sequence[Route]]] = []
+        failures: list[MatchFailure] = []
         for job in self.pending.values():
             row, event = diff_job(
                 previous.get(job.job_id),
@@ -183,7 +184,8 @@ class Cycle:
             if event is not None and self.notify_new:
                 if self.detected_by != event.detected_by:
                     event = replace(event, detected_by=self.detected_by)
-                routed.append((event, route(event, self.poller.rules)))
+                routed.append((event, route(event, self.poller.rules, failures)))
+        _log_match_failures(self.target.key, failures)
         if final:
             queued = self.store.commit_cycle(
                 name=self.target.name,
@@ -220,3 +222,21 @@ class Cycle:
         self.result.events.extend(event for event, _ in routed)
         self.result.queued += queued
         self.pending = {}
+
+
+def _log_match_failures(scope: str, failures: Sequence[MatchFailure]) -> None:
+    """A `when.match` that failed for some events: one warning per rule and error, with a
+    count, so a rule that fails for thousands of jobs is one line a cycle, not thousands."""
+    seen: dict[tuple[str, str], list[MatchFailure]] = {}
+    for failure in failures:
+        seen.setdefault((failure.rule, failure.error), []).append(failure)
+    for (rule, error), group in seen.items():
+        log.warning(
+            "match_failed",
+            source=scope,
+            rule=rule,
+            error=error,
+            events=len(group),
+            job_id=group[0].job_id,
+            treated_as="not matching",
+        )

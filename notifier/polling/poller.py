@@ -17,7 +17,13 @@ from datetime import datetime, timedelta
 
 import structlog
 
-from notifier.core.listings import BaselineProgress, NewestFirst, plan_refresh
+from notifier.core.listings import (
+    BaselineProgress,
+    NewestFirst,
+    Slice,
+    plan_refresh,
+    slice_listing,
+)
 from notifier.core.models import Job
 from notifier.core.rules import Rule
 from notifier.core.statuses import STATUSES, SourceType, is_terminal
@@ -67,11 +73,6 @@ class PollOptions:
     page_size: int = 100
     job_ids_batch: int = 100
     probe_when_idle: bool = True  # False with polling.active_interval: idle cycles stay cheap
-
-
-# A probe listing goes only when the budget holds this many tokens with nobody waiting: at
-# a tight budget the refresh of running jobs comes first and the probe waits a cycle.
-PROBE_RESERVE = 2.0
 
 
 class Poller:
@@ -187,15 +188,29 @@ class Poller:
         return result
 
     async def _fetch_v2(self, cycle: Cycle, watermark: str | None, now: datetime) -> None:
-        """Discovery since the watermark (minus overlap), then the refresh.
+        """Discovery since the watermark (minus overlap) beside the status listings, then by
+        id what no listing returned.
 
+        The listings are independent, so they go side by side (a long one in `created_at`
+        slices): a busy scope's cycle takes as long as its longest chain of pages, not as
+        long as all of them, and big projects hear of a change about as soon as small ones.
         The first cycle (no watermark yet) lists the whole lookback window: that listing is
         the baseline, and it re-reads everything the refresh would.
         """
         known = parse_ts(watermark)
         since = now - self.options.lookback if known is None else known - self.options.overlap
-        await self._discover(cycle, since, watermark, cheap=known is not None)
-        await self._refresh(cycle, now, listings=known is not None)
+        cheap = known is not None
+        try:
+            async with asyncio.TaskGroup() as side_by_side:
+                side_by_side.create_task(self._discover(cycle, since, watermark, cheap=cheap))
+                if cheap:
+                    for status, part in self._status_listings(cycle, now):
+                        side_by_side.create_task(self._list_into(cycle, status, part))
+        except ExceptionGroup as failed:
+            # The first listing's error is the cycle's (the others were cancelled with it):
+            # callers and the status page meet the client's own exception, not a group.
+            raise failed.exceptions[0] from None
+        await self._refresh_by_id(cycle)
 
     async def _discover(
         self, cycle: Cycle, since: datetime, watermark: str | None, *, cheap: bool
@@ -209,46 +224,59 @@ class Poller:
                 cycle.note_discovered(page)
                 cycle.add(page)
                 if stop:
-                    # Newest first: past the watermark, a page of nothing but known jobs means
-                    # the rest of the overlap is known too. Late arrivals older than this are
-                    # found by the status listings (if running) or the sweep (if finished).
+                    # Newest first: past the watermark, a page whose older part is known (and
+                    # at least half of it) means the rest of the overlap is known too. Late
+                    # arrivals older than this are found by the status listings (if running)
+                    # or the sweep (if finished).
                     break
 
-    async def _refresh(self, cycle: Cycle, now: datetime, *, listings: bool) -> None:
-        """Status listings over the lookback window, then by id what is still unseen."""
+    def _status_listings(self, cycle: Cycle, now: datetime) -> list[tuple[str, Slice]]:
+        """The non-terminal statuses this cycle lists over the lookback window, each cut into
+        `created_at` slices by where its known jobs lie (`plan_refresh`, `slice_listing`)."""
         target = cycle.target
-        if listings:
-            statuses = STATUSES[SourceType(target.source)]
-            known: dict[str, int] = {}
-            for row in cycle.active.values():
-                known[row.status] = known.get(row.status, 0) + 1
-            turn = self._probe_turns.get(target.key, 0)
-            plan = plan_refresh(
-                known,
-                [s for s in statuses if not is_terminal(s)],
-                batch=self.options.job_ids_batch,
-                turn=turn,
+        statuses = STATUSES[SourceType(target.source)]
+        created: dict[str, list[str | None]] = {}
+        for row in cycle.active.values():
+            created.setdefault(row.status, []).append(row.created_at)
+        turn = self._probe_turns.get(target.key, 0)
+        plan = plan_refresh(
+            {status: len(dates) for status, dates in created.items()},
+            [s for s in statuses if not is_terminal(s)],
+            batch=self.options.job_ids_batch,
+            turn=turn,
+        )
+        low = format_ts(now - self.options.lookback)
+        listed = list(plan.by_status)
+        # An idle scope of an adaptive daemon only discovers: its cycles must stay cheap,
+        # and a re-run there is found by the sweep or a native webhook. The probe is one
+        # page and goes whatever the budget holds: at a tight budget a probe that waited
+        # for room never went, and a re-run into a quiet status waited for the sweep.
+        probing = bool(cycle.active) or self.options.probe_when_idle
+        if plan.probe is not None and probing:
+            listed.append(plan.probe)
+            self._probe_turns[target.key] = turn + 1
+        return [
+            (status, part)
+            for status in listed
+            for part in slice_listing(
+                created.get(status, []), low=low, page_size=self.options.page_size
             )
-            low = format_ts(now - self.options.lookback)
-            listed = list(plan.by_status)
-            # An idle scope of an adaptive daemon only discovers: its cycles must stay cheap,
-            # and a re-run there is found by the sweep or a native webhook.
-            probing = bool(cycle.active) or self.options.probe_when_idle
-            room = self.client.budget.available() >= PROBE_RESERVE
-            if plan.probe is not None and probing and room:
-                listed.append(plan.probe)
-                self._probe_turns[target.key] = turn + 1
-            for status in listed:
-                async for page in self._list(target, status=status, low=low):
-                    cycle.add(page, fresher=False)
+        ]
+
+    async def _list_into(self, cycle: Cycle, status: str, part: Slice) -> None:
+        async for page in self._list(cycle.target, status=status, low=part.low, high=part.high):
+            cycle.add(page, fresher=False)
+
+    async def _refresh_by_id(self, cycle: Cycle) -> None:
+        """By id: what left the listed statuses, what is in none of them, and the sweep's
+        findings."""
         if not cycle.unseen_active:
             return
-        # What left the listed statuses, what is in none of them, and the sweep's findings.
         async for page in iter_v2_by_ids(
             self.client,
-            target.source,
+            cycle.target.source,
             sorted(cycle.unseen_active),
-            project_id=target.project_id,
+            project_id=cycle.target.project_id,
             encoding=self.job_ids_encoding,
             batch_size=self.options.job_ids_batch,
             max_pages=self.max_pages,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 
@@ -28,6 +28,7 @@ from notifier.store.codec import (
 )
 from notifier.store.connection import StoreError, open_store, transaction
 from notifier.store.mutes import Mutes
+from notifier.store.notices import Notices
 from notifier.store.outbox import Outbox
 from notifier.store.schema import MIGRATIONS, migrate, schema_version
 from notifier.store.sweeps import Sweeps
@@ -57,6 +58,7 @@ class Store:
         self.outbox = Outbox(self.db)
         self.mutes = Mutes(self.conn)
         self.sweeps = Sweeps(self.conn)
+        self.notices = Notices(self.conn)
 
     def close(self) -> None:
         self.conn.close()
@@ -301,6 +303,20 @@ class Store:
                 for row in conn.execute(f"SELECT id FROM events WHERE id IN ({marks})", chunk)
             )
         return [(event, routes) for event, routes in unique if event.id not in known]
+
+    def record_notices(
+        self,
+        now: str,
+        events: Sequence[tuple[Event, Sequence[Route]]],
+        then: Callable[[sqlite3.Connection], None] | None = None,
+    ) -> int:
+        """Notices (digests, troubles) with their outbox rows, and `then`'s writes (a cursor,
+        a trouble's state), in one transaction; a notice recorded before is skipped."""
+        with self.transaction() as conn:
+            queued = self._write_jobs(conn, now, "", [], events)
+            if then is not None:
+                then(conn)
+        return queued
 
     def record_poll_failure(self, *, name: str, scope: str, now: str, error: str) -> None:
         """Remember the last error of a scope for the status page; the snapshot is untouched."""

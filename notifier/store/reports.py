@@ -1,6 +1,6 @@
 """The status page's reads: counts by time bucket, recent failures, one job's history.
 
-Every query here is answered from an index (migration 8, "indexes for the dashboard"), so
+Every query here is answered from an index (migration 9, "indexes for the dashboard"), so
 the page costs the same with 100,000 events as with 100 (`bench/dashboard.py` measures it).
 Lists read columns, not the stored event bodies, except for the one job a job page shows.
 """

@@ -162,6 +162,26 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         """,
     ),
     (
+        "digests and the watchdog's open troubles",
+        # A digest rule's cursor: the end of the last window it summed up (each window is
+        # recorded once, under an id from rule + window end). A trouble stays here from its
+        # announcement until its resolution, so a restart neither repeats nor loses it.
+        """
+        CREATE TABLE digests (
+            rule TEXT PRIMARY KEY,
+            last_end TEXT NOT NULL
+        ) WITHOUT ROWID;
+        CREATE TABLE troubles (
+            key TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            opened_at TEXT NOT NULL,
+            summary TEXT NOT NULL,
+            notice_id TEXT NOT NULL
+        ) WITHOUT ROWID;
+        """,
+    ),
+    (
         "indexes for the dashboard",
         # The status page's charts and lists count index ranges, never rows of the tables:
         # transitions by phase and time; each status change's detection delay (a virtual

@@ -15,6 +15,7 @@ from types import ModuleType
 import structlog
 
 from bench import (
+    dashboard,
     ingest,
     latency,
     match,
@@ -83,6 +84,7 @@ def main() -> int:
         ("Start-up", startup, lambda: startup.report(startup.run())),
         ("Delivery throughput", throughput, lambda: throughput.report(throughput.run())),
         ("Detection latency", latency, lambda: latency.report(latency.run())),
+        (dashboard.TITLE, dashboard, lambda: dashboard.report(dashboard.run())),
         ("Soak (2 minutes here; `make soak` runs 10)", soak, lambda: soak.report(soak.run(2.0))),
     ]
     for title, module, measure in steps:

@@ -350,6 +350,8 @@ class Daemon:
                     native.token.get_secret_value() if native.token else None,
                 ),
                 reload=self.reloader.answer if self.reloader else None,
+                sources={t.name: t.source for t in self.targets},
+                channels=sorted(self.settings.channels),
             )
             runner = await start_server(app, http.host, http.port)
             log.info("http_listening", listen=http.listen)

@@ -53,11 +53,11 @@ def commit(store: Store, rows: list[SnapshotRow], events: list[tuple[Event, list
 class TestSchema:
     def test_migrations_are_recorded_and_wal_is_on(self, store: Store, tmp_path: Path) -> None:
         """A new file is created with its folder, migrated, and journaled in WAL mode."""
-        assert store.schema_version() == 8
+        assert store.schema_version() == 9
         assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         store.close()
         again = Store(tmp_path / "sub" / "notifier.db")
-        assert again.schema_version() == 8
+        assert again.schema_version() == 9
         assert [r[0] for r in again.conn.execute("SELECT version FROM schema_migrations")] == [
             1,
             2,
@@ -67,6 +67,7 @@ class TestSchema:
             6,
             7,
             8,
+            9,
         ]
 
 

@@ -1,5 +1,5 @@
 """The daemon's HTTP server: the routes of the probes, Prometheus metrics, the JSON API and
-the status page (rendered in `status.page`).
+the dashboard (its routes in `status.pages`).
 
 `/healthz`, `/readyz` and `/metrics` are open (probes and scrapers); `/` and `/api/` take an
 optional bearer token. Everything shown is redacted; the page needs no build step.
@@ -7,7 +7,7 @@ optional bearer token. Everything shown is redacted; the page needs no build ste
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,7 +20,8 @@ from notifier.core.render import event_record, iso_ms
 from notifier.secrets import redact
 from notifier.status.hooks import NativeHooks, hook_handler
 from notifier.status.metrics import Metrics
-from notifier.status.page import LiveView, label_of, readiness, status_page
+from notifier.status.page import LiveView, label_of, readiness
+from notifier.status.pages import Dashboard, add_dashboard_routes
 from notifier.store.db import Store
 from notifier.store.outbox import Delivery
 
@@ -76,9 +77,13 @@ def create_app(
     live: Callable[[], LiveView] | None = None,
     hooks: NativeHooks | None = None,
     reload: Callable[[], tuple[int, dict[str, Any]]] | None = None,
+    sources: Mapping[str, str] | None = None,
+    channels: Sequence[str] = (),
 ) -> web.Application:
     """The application; `token`, when set, guards `/` and `/api/`. `live`: what the daemon
-    holds in memory (baselines in progress, budget shares) for `/readyz` and the page."""
+    holds in memory (baselines in progress, budget shares) for `/readyz` and the page.
+    `sources` (name -> type of each named source) and `channels` (configured names) are
+    for the dashboard."""
 
     def now_live() -> LiveView:
         return live() if live is not None else LiveView()
@@ -191,12 +196,6 @@ def create_app(
             ]
         )
 
-    async def page(_: web.Request) -> web.Response:
-        return web.Response(
-            text=status_page(store, target_keys, clock(), interval, now_live()),
-            content_type="text/html",
-        )
-
     app = web.Application(middlewares=[guard])
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
@@ -204,7 +203,17 @@ def create_app(
     app.router.add_get("/api/events", api_events)
     app.router.add_get("/api/deliveries", api_deliveries)
     app.router.add_get("/api/sources", api_sources)
-    app.router.add_get("/", page)
+    dashboard = Dashboard(
+        store,
+        target_keys,
+        interval=interval,
+        clock=clock,
+        live=now_live,
+        token=token,
+        sources=sources,
+        channels=channels,
+    )
+    add_dashboard_routes(app, dashboard)
     if hooks is not None:  # off (404) unless native_webhooks has a secret or a token
         app.router.add_post(hooks.path, hook_handler(hooks))
     if reload is not None:  # guarded by http.token like /api/ (it is not an open path)

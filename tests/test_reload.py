@@ -296,6 +296,8 @@ class TestPlan:
         new = {"rules": [{"name": "r", "digest": {"schedule": "0 9 * * *"}}]}
         plan = plan_reload(old, new)
         assert plan.applied == ("rules",) and plan.needs_restart == ("rules[].digest",)
+        more = {"rules": [*new["rules"], {"name": "s", "digest": None}]}
+        assert plan_reload(new, more).needs_restart == ()  # a rule without a digest added
 
     def test_nothing_changed(self) -> None:
         same = {"rules": [], "http": {"listen": "127.0.0.1:8080"}}

@@ -56,8 +56,8 @@ def plan_reload(old: Mapping[str, Any], new: Mapping[str, Any]) -> ReloadPlan:
     return ReloadPlan(tuple(applied), tuple(restart))
 
 
-def _digests(rules: Any) -> list[tuple[Any, Any]]:
-    """Each rule's name and digest: what the digest scheduler was started with."""
+def _digests(rules: Any) -> dict[Any, Any]:
+    """The digest of each rule that has one: what the digest scheduler was started with."""
     if not isinstance(rules, list):
-        return []
-    return [(r.get("name"), r.get("digest")) for r in rules if isinstance(r, Mapping)]
+        return {}
+    return {r.get("name"): r["digest"] for r in rules if isinstance(r, Mapping) and r.get("digest")}

@@ -142,15 +142,16 @@ class TestCheapSteadyState:
         assert result.requests >= 3  # discovery and two id batches
         assert calls == ["scope_view", "load_rows", "commit_cycle"]
 
-    async def test_a_busy_scope_lists_every_non_terminal_status(self, rig: Rig) -> None:
-        """Once a status's known jobs fill an id batch, every non-terminal status is listed
-        over the lookback window (the full one costs what its ids would, the others a page
-        each), so a re-run into a quiet status is found in the next cycle; what left a
-        listed status is read by id. A quiet scope rides in one id batch and probes by turn."""
+    async def test_a_busy_scope_lists_every_status_it_knows_jobs_in(self, rig: Rig) -> None:
+        """Once a status's known jobs fill an id batch, every non-terminal status with known
+        jobs is listed over the lookback window each cycle (the full one costs what its ids
+        would, the others a page each); the statuses without known jobs take turns as a
+        probe, so a re-run into one is found within two cycles; what left a listed status is
+        read by id. A quiet scope rides in one id batch and probes by turn."""
         busy = plan_refresh(
             {"RUNNING": 1000, "PENDING": 99}, ["PENDING", "THROTTLED", "RUNNING"], batch=100, turn=0
         )
-        assert (busy.by_status, busy.probe) == (("PENDING", "THROTTLED", "RUNNING"), None)
+        assert (busy.by_status, busy.probe) == (("PENDING", "RUNNING"), "THROTTLED")
         quiet = plan_refresh({"RUNNING": 99}, ["PENDING", "RUNNING"], batch=100, turn=3)
         assert (quiet.by_status, quiet.probe) == ((), "RUNNING")
         ids = [rig.create(SourceType.EXTRACT_V2, "RUNNING", minutes_ago=10 + i) for i in range(30)]
@@ -160,18 +161,21 @@ class TestCheapSteadyState:
         rig.requests()
         rig.clock.now += timedelta(hours=2)  # nothing new; the overlap no longer covers them
         rig.sim.jobs.set_status(ids[10], "COMPLETED")  # created 11:40, before the overlap
-        rig.sim.jobs.set_status(done, "PENDING")  # a failed job re-run, created long ago
-        result = await poller.poll(EXTRACT)
+        first = await poller.poll(EXTRACT)
         _, *by_status, vanished = rig.requests()
-        assert [r["status"] for r in by_status] == [["PENDING"], ["THROTTLED"], ["RUNNING"]]
+        assert [r["status"] for r in by_status] == [["RUNNING"], ["PENDING"]]  # PENDING probed
         assert {r["created_at_on_or_after"][0] for r in by_status} == {
             "2026-11-22T14:00:00.000000Z"  # the lookback window
         }
         assert all("created_at_on_or_before" not in r for r in by_status)
         assert vanished["job_ids"] == [ids[10]]
-        assert sorted((e.job_id, e.to_status) for e in result.events) == sorted(
-            [(ids[10], "COMPLETED"), (done, "PENDING")]
-        )
+        assert [(e.job_id, e.to_status) for e in first.events] == [(ids[10], "COMPLETED")]
+
+        rig.sim.jobs.set_status(done, "THROTTLED")  # a failed job re-run, created long ago
+        rig.clock.now += timedelta(seconds=30)
+        second = await poller.poll(EXTRACT)
+        assert [r.get("status") for r in rig.requests()[1:]] == [["RUNNING"], ["THROTTLED"]]
+        assert [(e.job_id, e.to_status) for e in second.events] == [(done, "THROTTLED")]
 
     async def test_an_idle_scope_of_an_adaptive_daemon_only_discovers(self, rig: Rig) -> None:
         """No running jobs and probe_when_idle off (polling.active_interval set): one request."""
@@ -232,17 +236,20 @@ class TestCheapSteadyState:
 
 class TestSideBySide:
     def test_a_long_status_listing_is_cut_into_slices_sharing_their_bounds(self) -> None:
-        """About three pages of known jobs a slice (less a tenth for joiners), the newest one
-        open-ended; neighbours share a bound, so every known job lies in some slice."""
+        """Exactly three pages of known jobs a slice, the newest one open-ended and holding
+        the rest; a bound lies a microsecond after its slice's last job and is shared by both
+        neighbours, so every known job lies in exactly one slice and the slices cost what
+        the whole listing would."""
         low = "2026-11-22T12:00:00.000000Z"
-        created = [f"2026-11-23T{h:02d}:{m:02d}:00.000000Z" for h in range(15) for m in range(60)]
+        created = [f"2026-11-23T{h:02d}:{m:02d}:00.000000Z" for h in range(17) for m in range(60)]
+        created = created[:1000]
         parts = slice_listing(created, low=low, page_size=100)
         assert len(parts) == 4 and parts[0].low == low and parts[-1].high is None
         assert all(a.high == b.low for a, b in itertools.pairwise(parts))
-        for part in parts[:-1]:
-            held = [c for c in created if part.low <= c <= (part.high or "~")]
-            assert 270 <= len(held) <= 271  # three pages, with room for jobs that join
-        assert all(any(p.low <= c <= (p.high or "~") for p in parts) for c in created)
+        held = [[c for c in created if p.low <= c <= (p.high or "~")] for p in parts]
+        assert [len(h) for h in held] == [300, 300, 300, 100]  # 10 pages, as unsliced
+        assert sorted(c for h in held for c in h) == sorted(created)  # each exactly once
+        assert parts[0].high == "2026-11-23T04:59:00.000001Z"
         assert slice_listing(created[:300], low=low, page_size=100) == (Slice(low, None),)
         assert slice_listing([*created, None], low=low, page_size=100) == (Slice(low, None),)
 

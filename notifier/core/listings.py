@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from notifier.core.models import Job
-from notifier.core.timestamps import parse_ts
+from notifier.core.timestamps import format_ts, parse_ts
 
 
 class NewestFirst:
@@ -55,12 +55,17 @@ def plan_refresh(
     known_by_status: Mapping[str, int], non_terminal: Sequence[str], *, batch: int, turn: int
 ) -> RefreshPlan:
     """A busy scope (one status's known jobs fill an id batch) lists every non-terminal
-    status each cycle: the full statuses cost what their ids would, each other one page, and
-    a re-run into any of them is found within one cycle. A quiet scope lists nothing by
+    status it knows jobs in, each cycle: the full statuses cost what their ids would, each
+    other one page, and a re-run into any of them is found within one cycle; the statuses
+    it knows no job in take turns as a one-page probe. A quiet scope lists nothing by
     status: its known jobs ride in one batch of ids, and one status is probed a cycle, by
-    `turn`, which finds re-runs within as many cycles as there are statuses."""
+    `turn`. Either way a re-run into a status is found within as many cycles as the source
+    has non-terminal statuses, and usually in the next one."""
     if any(known_by_status.get(s, 0) >= batch for s in non_terminal):
-        return RefreshPlan(tuple(non_terminal), None, "busy: every non-terminal status listed")
+        listed = tuple(s for s in non_terminal if known_by_status.get(s, 0) > 0)
+        empty = [s for s in non_terminal if s not in listed]
+        probe = empty[turn % len(empty)] if empty else None
+        return RefreshPlan(listed, probe, "busy: statuses with known jobs listed, one more probed")
     if not non_terminal:
         return RefreshPlan((), None, "no non-terminal status")
     probe = non_terminal[turn % len(non_terminal)]
@@ -82,17 +87,25 @@ def slice_listing(
     """Cut a long status listing into `created_at` ranges fetched side by side, so that a
     busy scope's cycle takes as long as its longest slice, not as long as all its pages.
 
-    `created`: the known jobs in that status. Each slice but the newest holds about
-    `pages_per_slice` pages of them, less a tenth for jobs joining before the next cycle
-    re-cuts it. Neighbours share their boundary (both bounds are inclusive), so a job dated
-    exactly there is listed twice, never missed. Undated jobs would fall between ranges:
-    then the listing stays whole.
+    `created`: the known jobs in that status. Each slice but the newest holds exactly
+    `pages_per_slice` pages of them, so the slices cost what the whole listing would (the
+    newest takes the rest and the jobs that arrive). A bound lies a microsecond after the
+    last known job of its slice and is shared by both neighbours (both bounds inclusive):
+    whatever precision the API keeps, every job is in one slice or, dated exactly there,
+    in both, never in none. Undated jobs would fall between ranges: the listing stays whole.
     """
-    if len(created) <= pages_per_slice * page_size or not all(created):
+    per = pages_per_slice * page_size
+    if len(created) <= per or not all(created):
         return (Slice(low, None),)
     dated = sorted(c for c in created if c and c > low)
-    per = max(1, pages_per_slice * page_size * 9 // 10)
-    bounds = sorted({dated[i] for i in range(per, len(dated), per)})
+    bounds: list[str] = []
+    for last in range(per - 1, len(dated) - 1, per):
+        moment = parse_ts(dated[last])
+        if moment is None:
+            return (Slice(low, None),)
+        bound = format_ts(moment + timedelta(microseconds=1))
+        if not bounds or bound > bounds[-1]:
+            bounds.append(bound)
     edges = [low, *bounds]
     return tuple(Slice(a, b) for a, b in zip(edges, [*bounds, None], strict=True))
 

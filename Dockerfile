@@ -29,15 +29,11 @@ LABEL org.opencontainers.image.title="llamacloud-notifier" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.created="${CREATED}" \
       org.opencontainers.image.base.name="${BASE_IMAGE}"
-# uid and gid 10001, as Kubernetes' runAsUser/runAsGroup/fsGroup; no pip left in the base's
-# own Python either (python:3.11-slim ships one), so nothing in the image installs software.
+# uid and gid 10001: what Kubernetes' runAsUser, runAsGroup and fsGroup say.
 RUN groupadd --gid 10001 notifier \
     && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /data \
        --shell /usr/sbin/nologin notifier \
-    && mkdir -p /data /etc/notifier && chown 10001:10001 /data \
-    && if python -m pip --version >/dev/null 2>&1; then \
-         python -m pip uninstall --yes --quiet --root-user-action=ignore pip setuptools wheel; \
-       fi
+    && mkdir -p /data /etc/notifier && chown 10001:10001 /data
 COPY --from=build /opt/notifier /opt/notifier
 COPY config/notifier.example.yaml /etc/notifier/notifier.yaml
 ENV PATH=/opt/notifier/bin:$PATH \

@@ -25,8 +25,8 @@ MAX_MB=${IMAGE_TEST_MAX_MB:-250}
 TAG=localhost/llamacloud-notifier:image-test
 LOCAL_BASE=localhost/notifier-base:bookworm-python3.11
 RUN_ID="$(date +%s)-$$"
-SUDO=""
-[ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && SUDO="sudo"
+SUDO=()
+if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then SUDO=(sudo); fi
 
 say() { printf 'image-test: %s\n' "$*"; }
 die() { printf 'image-test: FAIL: %s\n' "$*" >&2; exit 1; }
@@ -38,8 +38,9 @@ mkdir -p "$STATE"
 STATE=$(cd "$STATE" && pwd)
 ENGINE_NAME=${IMAGE_TEST_ENGINE:-}
 if [ -z "$ENGINE_NAME" ]; then
-  if command -v docker >/dev/null 2>&1 && $SUDO docker info >/dev/null 2>&1; then
+  if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
     ENGINE_NAME=docker
+    SUDO=() # a user who may talk to the Docker engine needs no sudo
   elif command -v podman >/dev/null 2>&1; then
     ENGINE_NAME=podman
   else
@@ -72,11 +73,11 @@ image_copy_tmp_dir = "$STATE/tmp"
 [network]
 network_config_dir = "$STATE/networks"
 EOF
-  ENGINE=($SUDO env "CONTAINERS_CONF=$STATE/containers.conf"
+  ENGINE=("${SUDO[@]}" env "CONTAINERS_CONF=$STATE/containers.conf"
     "CONTAINERS_STORAGE_CONF=$STATE/storage.conf" "TMPDIR=$STATE/tmp" podman)
   READ_ONLY=(--read-only --read-only-tmpfs=false --tmpfs /tmp)
 else
-  ENGINE=($SUDO docker)
+  ENGINE=("${SUDO[@]}" docker)
   READ_ONLY=(--read-only --tmpfs /tmp)
 fi
 eng() { "${ENGINE[@]}" "$@"; }
@@ -84,11 +85,11 @@ say "engine: $("${ENGINE[@]}" --version)"
 
 # --- the base --------------------------------------------------------------------------------
 build_local_base() {
-  command -v mmdebstrap >/dev/null 2>&1 || die "no mmdebstrap to make a base (apt-get install mmdebstrap)"
+  command -v mmdebstrap >/dev/null 2>&1 || die "no mmdebstrap (apt-get install mmdebstrap)"
   local started tarball="$STATE/tmp/base-$RUN_ID.tar"
   started=$(now)
   # python-is-python3: the Dockerfile calls `python`, as python:3.11-slim provides it.
-  $SUDO mmdebstrap --quiet --variant=essential --mode=root --format=tar \
+  "${SUDO[@]}" mmdebstrap --quiet --variant=essential --mode=root --format=tar \
     --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
     --include=python3,python3-venv,python-is-python3,ca-certificates,passwd \
     --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
@@ -98,8 +99,10 @@ build_local_base() {
     "deb http://deb.debian.org/debian bookworm-updates main" \
     "deb http://deb.debian.org/debian-security bookworm-security main" \
     >"$STATE/base.log" 2>&1 || { tail -40 "$STATE/base.log"; die "mmdebstrap failed"; }
-  eng import --change 'ENV=LANG=C.UTF-8' --change 'CMD=["python3"]' "$tarball" "$LOCAL_BASE" >/dev/null
-  $SUDO rm -f "$tarball"
+  # The environment python:3.11-slim sets, so the Dockerfile's ENV PATH=...:$PATH means the same.
+  eng import --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    --change 'ENV LANG=C.UTF-8' --change 'CMD ["python3"]' "$tarball" "$LOCAL_BASE" >/dev/null
+  "${SUDO[@]}" rm -f "$tarball"
   say "base: $LOCAL_BASE made by mmdebstrap in $(since "$started") s"
 }
 BASE=${IMAGE_TEST_BASE:-}
@@ -108,7 +111,7 @@ if [ -z "$BASE" ]; then
     || timeout 120 "${ENGINE[@]}" pull --quiet docker.io/library/python:3.11-slim >/dev/null; then
     BASE=python:3.11-slim
   else
-    say "python:3.11-slim cannot be pulled (error above): making a bookworm base instead"
+    say "python:3.11-slim cannot be pulled (above): a bookworm base made by mmdebstrap instead"
     BASE=mmdebstrap
   fi
 fi
@@ -118,7 +121,8 @@ if [ "$BASE" = mmdebstrap ]; then
 fi
 
 # --- the build -------------------------------------------------------------------------------
-VERSION=$(python3 -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["version"])')
+VERSION=$(python3 -c 'import tomllib
+print(tomllib.load(open("pyproject.toml", "rb"))["project"]["version"])')
 REVISION=$(git rev-parse HEAD 2>/dev/null || echo unknown)
 BUILD=(build -t "$TAG" -f Dockerfile --build-arg "VERSION=$VERSION"
   --build-arg "REVISION=$REVISION" --build-arg "CREATED=$(date -u +%Y-%m-%dT%H:%M:%SZ)")
@@ -143,30 +147,35 @@ say "built $TAG from $BASE in $BUILD_S s: $SIZE_MB MB ($((SIZE_MB - BASE_MB)) MB
 
 # --- what the image is -----------------------------------------------------------------------
 inspect() { eng image inspect --format "$1" "$TAG"; }
-[ "$(inspect '{{.Config.User}}')" = 10001:10001 ] || die "image user is $(inspect '{{.Config.User}}')"
+USER_IN_IMAGE=$(inspect '{{.Config.User}}')
+[ "$USER_IN_IMAGE" = 10001:10001 ] || die "image user is '$USER_IN_IMAGE', not 10001:10001"
 label() { inspect "{{index .Config.Labels \"org.opencontainers.image.$1\"}}"; }
 [ "$(label version)" = "$VERSION" ] || die "label version '$(label version)' != $VERSION"
 [ "$(label revision)" = "$REVISION" ] || die "label revision '$(label revision)' != $REVISION"
 [ "$(label base.name)" = "$BASE" ] || die "label base.name '$(label base.name)' != $BASE"
-[ "$(label licenses)" = MIT ] && [ -n "$(label title)" ] || die "OCI labels missing"
+[ "$(label licenses)" = MIT ] || die "label licenses '$(label licenses)' != MIT"
+[ "$(label title)" = llamacloud-notifier ] || die "label title '$(label title)'"
 PROBE=$(inspect '{{json .Config.Healthcheck.Test}}')
 case "$PROBE" in *"/healthz"*) ;; *) die "no HEALTHCHECK on /healthz in the image: $PROBE" ;; esac
-# No pip in any Python of the image, no compiler, no sources or tests, the package installed.
+# The venv runs the package and cannot install anything; no compiler, sources or tests.
+# shellcheck disable=SC2016 # the script runs in the container's shell, with its variables
 eng run --rm "${READ_ONLY[@]}" --entrypoint sh "$TAG" -c '
   set -e
-  base=$(python -c "import sys; print(sys.base_prefix)")/bin/python3
-  for py in python "$base"; do
-    if "$py" -c "import pip" 2>/dev/null; then echo "pip importable by $py"; exit 1; fi
+  fail() { echo "$*"; exit 1; }
+  test "$(command -v python)" = /opt/notifier/bin/python || fail "python is $(command -v python)"
+  if python -c "import pip" 2>/dev/null; then fail "the venv imports pip"; fi
+  if python -c "import setuptools" 2>/dev/null; then fail "the venv imports setuptools"; fi
+  for path in /opt/notifier/bin/pip /opt/notifier/bin/pip3 /src \
+    /opt/notifier/lib/python3.11/site-packages/tests; do
+    if [ -e "$path" ]; then fail "$path in the image"; fi
   done
-  for tool in pip pip3 gcc cc make; do
-    if command -v "$tool" >/dev/null; then echo "$tool in the image"; exit 1; fi
+  for tool in gcc cc make; do
+    if command -v "$tool" >/dev/null; then fail "$tool in the image"; fi
   done
-  for path in /src /opt/notifier/lib/python3.11/site-packages/tests; do
-    if [ -e "$path" ]; then echo "$path in the image"; exit 1; fi
-  done
-  test "$(python -c "import importlib.metadata as m; print(m.version(\"llamacloud-notifier\"))")" = "$1"
+  version=$(python -c "import importlib.metadata as m; print(m.version(\"llamacloud-notifier\"))")
+  test "$version" = "$1" || fail "llamacloud-notifier $version installed, not $1"
 ' sh "$VERSION" || die "the image holds what it should not (above)"
-say "image: user 10001:10001, OCI labels, HEALTHCHECK, no pip/compiler/sources/tests"
+say "image: user 10001:10001, OCI labels, HEALTHCHECK; no pip in the venv, no compiler, no tests"
 
 # .dockerignore, applied by the engine itself: secrets users fill in never reach a context.
 CONTEXT="$STATE/tmp/context-$RUN_ID"
@@ -177,11 +186,12 @@ touch "$CONTEXT/config/notifier.yaml" "$CONTEXT/deploy/.env" "$CONTEXT/tests/tes
 printf 'FROM %s\nCOPY . /context/\n' "$TAG" >"$CONTEXT/Dockerfile"
 eng build -q -t "localhost/notifier-context:$RUN_ID" "$CONTEXT" >"$STATE/context.log" 2>&1 \
   || { cat "$STATE/context.log"; die "the context build failed"; }
-SENT=$(eng run --rm --entrypoint find "localhost/notifier-context:$RUN_ID" /context -type f | sort | tr '\n' ' ')
+SENT=$(eng run --rm --entrypoint find "localhost/notifier-context:$RUN_ID" /context -type f \
+  | sort | tr '\n' ' ')
 eng rmi "localhost/notifier-context:$RUN_ID" >/dev/null
 rm -rf "$CONTEXT"
-[ "$SENT" = "/context/.dockerignore /context/Dockerfile /context/config/notifier.example.yaml /context/notifier/x.py " ] \
-  || die ".dockerignore let through: $SENT"
+KEPT="/context/.dockerignore /context/Dockerfile /context/config/notifier.example.yaml"
+[ "$SENT" = "$KEPT /context/notifier/x.py " ] || die ".dockerignore: the context held $SENT"
 say ".dockerignore keeps config/notifier.yaml, deploy/.env and tests out of the context"
 
 # --- three containers on one network ---------------------------------------------------------
@@ -198,12 +208,15 @@ FAILED=1
 cleanup() {
   if [ "$FAILED" = 1 ]; then
     for name in "$DAEMON-1" "$DAEMON-2" "$SIM" "$RECV"; do
-      eng logs "$name" >"$STATE/$name.log" 2>&1 && say "logs of $name: $STATE/$name.log" || true
+      if eng logs "$name" >"$STATE/$name.log" 2>&1; then
+        say "last lines of $name (all: $STATE/$name.log):"
+        tail -15 "$STATE/$name.log" >&2
+      fi
     done
   fi
-  eng rm -f -t 0 "$DAEMON-1" "$DAEMON-2" "$SIM" "$RECV" >/dev/null 2>&1 || true
+  eng rm -f -v "$DAEMON-1" "$DAEMON-2" "$SIM" "$RECV" >/dev/null 2>&1 || true
   eng volume rm -f "$VOLUME" >/dev/null 2>&1 || true
-  eng network rm -f "$NET" >/dev/null 2>&1 || true
+  eng network rm "$NET" >/dev/null 2>&1 || true
   eng image prune -f >/dev/null 2>&1 || true # layers of earlier builds
   rm -f "$CONFIG"
 }
@@ -233,8 +246,8 @@ from notifier.demo.receiver import create_receiver
 
 def show(payload, webhook_id):
     data = payload["data"]
-    line = {"id": webhook_id, "job": data["job_id"], "from": data["from_status"], "to": data["to_status"]}
-    print(json.dumps(line), flush=True)
+    line = {"id": webhook_id, "job": data["job_id"]}
+    print(json.dumps({**line, "from": data["from_status"], "to": data["to_status"]}), flush=True)
 
 web.run_app(create_receiver(os.environ["WEBHOOK_SECRET"], show), port=8099, print=None)
 ' >/dev/null
@@ -243,10 +256,10 @@ eng run -d --name "$SIM" --network "$NET" --init "${READ_ONLY[@]}" -p 127.0.0.1:
 SIM_URL="http://$(eng port "$SIM" 8090 | head -1)"
 
 wait_until() { # SECONDS WHAT COMMAND...: poll COMMAND every 0.2 s until it succeeds
-  local deadline=$((SECONDS + $1)) what=$2
+  local limit=$1 what=$2 deadline=$((SECONDS + $1))
   shift 2
   until "$@"; do
-    [ "$SECONDS" -lt "$deadline" ] || die "waited $1 s for $what"
+    [ "$SECONDS" -lt "$deadline" ] || die "waited $limit s for $what"
     sleep 0.2
   done
 }
@@ -286,8 +299,8 @@ READY_1=$READY_S
 say "daemon 1 ready in $READY_1 s"
 JOB="ext-image-test-$RUN_ID"
 curl -sf -o /dev/null -X POST -H 'Content-Type: application/json' \
-  -d "{\"source\": \"extract_v2\", \"id\": \"$JOB\", \"status\": \"PENDING\"}" "$SIM_URL/_sim/jobs" \
-  || die "simulator refused the job"
+  -d "{\"source\": \"extract_v2\", \"id\": \"$JOB\", \"status\": \"PENDING\"}" \
+  "$SIM_URL/_sim/jobs" || die "simulator refused the job"
 wait_until 30 "the new job's delivery" delivered 1
 set_status "$JOB" RUNNING
 wait_until 30 "RUNNING's delivery" delivered 2
@@ -296,7 +309,9 @@ wait_until 30 "RUNNING's delivery" delivered 2
 if [ "$ENGINE_NAME" = podman ]; then
   eng healthcheck run "$DAEMON-1" || die "healthcheck failed (exit $?)"
 fi
-PROBE_CMD=$(python3 -c 'import json, sys; t = json.loads(sys.argv[1]); print(t[1] if t[0] == "CMD-SHELL" else "")' "$PROBE")
+PROBE_CMD=$(python3 -c 'import json, sys
+test = json.loads(sys.argv[1])
+print(test[1] if test[0] == "CMD-SHELL" else "")' "$PROBE")
 [ -n "$PROBE_CMD" ] || die "HEALTHCHECK is not a shell command: $PROBE"
 eng exec "$DAEMON-1" sh -c "$PROBE_CMD" || die "the HEALTHCHECK command exits $?"
 if eng exec -e NOTIFIER_HTTP__LISTEN=0.0.0.0:1 "$DAEMON-1" sh -c "$PROBE_CMD" 2>/dev/null; then
@@ -329,12 +344,14 @@ want = [(job, None, "PENDING"), (job, "PENDING", "RUNNING"), (job, "RUNNING", "C
 assert seen == want, f"deliveries {seen}, want {want}"
 assert len({r["id"] for r in rows}) == len(rows), f"an event delivered twice: {rows}"
 ' "$JOB" || die "the receiver got the wrong deliveries: $(deliveries)"
-EVENTS=$(eng run --rm "${READ_ONLY[@]}" -v "$VOLUME:/data" -v "$CONFIG:/etc/notifier/notifier.yaml:ro" \
-  -e LLAMA_CLOUD_API_KEY -e WEBHOOK_SECRET "$TAG" events --json | grep -c "$JOB" || true)
+EVENTS=$(eng run --rm "${READ_ONLY[@]}" -v "$VOLUME:/data" \
+  -v "$CONFIG:/etc/notifier/notifier.yaml:ro" -e LLAMA_CLOUD_API_KEY -e WEBHOOK_SECRET \
+  "$TAG" events --json | grep -c "$JOB" || true)
 [ "$EVENTS" = 3 ] || die "the volume's store holds $EVENTS events of $JOB, not 3"
-say "restart on the same volume: ready in $READY_2 s, announced COMPLETED, nothing twice; exit 0 in $STOP_S s"
+say "restart on the volume: ready in $READY_2 s, announced COMPLETED only; exit 0 in $STOP_S s"
 
 FAILED=0
-say "PASS: $ENGINE_NAME, base $BASE, build $BUILD_S s, image $SIZE_MB MB, ready in $READY_1 s (restart $READY_2 s)"
+say "PASS: $ENGINE_NAME, base $BASE, build $BUILD_S s, image $SIZE_MB MB," \
+  "ready in $READY_1 s (restart $READY_2 s)"
 printf 'engine=%s base=%s build_s=%s image_mb=%s ready_s=%s restart_ready_s=%s\n' \
   "$ENGINE_NAME" "$BASE" "$BUILD_S" "$SIZE_MB" "$READY_1" "$READY_2" >"$STATE/figures.txt"

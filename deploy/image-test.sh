@@ -101,7 +101,8 @@ build_local_base() {
     >"$STATE/base.log" 2>&1 || { tail -40 "$STATE/base.log"; die "mmdebstrap failed"; }
   # The environment python:3.11-slim sets, so the Dockerfile's ENV PATH=...:$PATH means the same.
   eng import --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-    --change 'ENV LANG=C.UTF-8' --change 'CMD ["python3"]' "$tarball" "$LOCAL_BASE" >/dev/null
+    --change 'ENV LANG=C.UTF-8' --change 'CMD ["python3"]' "$tarball" "$LOCAL_BASE" \
+    >>"$STATE/base.log" 2>&1 || { tail -20 "$STATE/base.log"; die "import failed"; }
   "${SUDO[@]}" rm -f "$tarball"
   say "base: $LOCAL_BASE made by mmdebstrap in $(since "$started") s"
 }
@@ -155,8 +156,14 @@ label() { inspect "{{index .Config.Labels \"org.opencontainers.image.$1\"}}"; }
 [ "$(label base.name)" = "$BASE" ] || die "label base.name '$(label base.name)' != $BASE"
 [ "$(label licenses)" = MIT ] || die "label licenses '$(label licenses)' != MIT"
 [ "$(label title)" = llamacloud-notifier ] || die "label title '$(label title)'"
-PROBE=$(inspect '{{json .Config.Healthcheck.Test}}')
-case "$PROBE" in *"/healthz"*) ;; *) die "no HEALTHCHECK on /healthz in the image: $PROBE" ;; esac
+# The HEALTHCHECK's command, as the shell runs it ("" when the image has none). Docker keeps
+# it in Config, podman at the top.
+PROBE_CMD=$(eng image inspect "$TAG" | python3 -c 'import json, sys
+image = json.load(sys.stdin)[0]
+check = image.get("Healthcheck") or (image.get("Config") or {}).get("Healthcheck") or {}
+test = check.get("Test") or [""]
+print(test[1] if test[0] == "CMD-SHELL" else "")')
+case "$PROBE_CMD" in *"/healthz"*) ;; *) die "no HEALTHCHECK on /healthz in the image" ;; esac
 # The venv runs the package and cannot install anything; no compiler, sources or tests.
 # shellcheck disable=SC2016 # the script runs in the container's shell, with its variables
 eng run --rm "${READ_ONLY[@]}" --entrypoint sh "$TAG" -c '
@@ -309,10 +316,6 @@ wait_until 30 "RUNNING's delivery" delivered 2
 if [ "$ENGINE_NAME" = podman ]; then
   eng healthcheck run "$DAEMON-1" || die "healthcheck failed (exit $?)"
 fi
-PROBE_CMD=$(python3 -c 'import json, sys
-test = json.loads(sys.argv[1])
-print(test[1] if test[0] == "CMD-SHELL" else "")' "$PROBE")
-[ -n "$PROBE_CMD" ] || die "HEALTHCHECK is not a shell command: $PROBE"
 eng exec "$DAEMON-1" sh -c "$PROBE_CMD" || die "the HEALTHCHECK command exits $?"
 if eng exec -e NOTIFIER_HTTP__LISTEN=0.0.0.0:1 "$DAEMON-1" sh -c "$PROBE_CMD" 2>/dev/null; then
   die "the HEALTHCHECK command passes against a closed port"

@@ -226,6 +226,8 @@ cleanup() {
   eng network rm "$NET" >/dev/null 2>&1 || true
   eng image prune -f >/dev/null 2>&1 || true # layers of earlier builds
   rm -f "$CONFIG"
+  # Nothing runs any more: podman's runtime state goes too (a next run starts it afresh).
+  if [ "$ENGINE_NAME" = podman ]; then "${SUDO[@]}" rm -rf "$RUNROOT"; fi
 }
 trap cleanup EXIT
 

@@ -100,7 +100,9 @@ def test_dockerfile_matches_the_code() -> None:
     instructions = dockerfile()
     words = [w for w, _ in instructions]
     assert words.count("FROM") == 2  # multi-stage
-    assert all("slim" in rest for w, rest in instructions if w == "FROM")
+    # Both stages stand on one base, an ARG that mirrors override; python:3.11-slim by default.
+    assert instructions[0] == ("ARG", "BASE_IMAGE=python:3.11-slim")
+    assert all(rest.startswith("${BASE_IMAGE}") for w, rest in instructions if w == "FROM")
     user = next(rest for w, rest in instructions if w == "USER")
     assert user not in ("root", "0")
     assert json.loads(next(rest for w, rest in instructions if w == "VOLUME")) == ["/data"]

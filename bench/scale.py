@@ -1067,6 +1067,14 @@ def figures(observed: Observed, ledger: Ledger) -> Figures:
         )
     if observed.log_overflows:
         notes.append(f"the simulator's request log overflowed {observed.log_overflows} times")
+    if daemon and plan.rate != DEFAULT_RATE:
+        need = sum(steady.values()) / plan.interval
+        notes.append(
+            f"llamacloud.max_requests_per_second {plan.rate:g} instead of the default "
+            f"{DEFAULT_RATE:g}: the steady cycles of the two sources alone ask "
+            f"{need:.1f} requests a second at this interval, so the default would leave "
+            "the sweeps nothing and stretch every cycle (README, 'One request budget')"
+        )
     missing = ledger.unmatched()
     return Figures(
         poller=(

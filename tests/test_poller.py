@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import random
 import time
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from notifier.core.listings import Slice, plan_refresh, slice_listing
+from notifier.core.listings import Slice, plan_refresh, slice_listing, slicing_pays
 from notifier.core.rules import Rule, When
 from notifier.core.statuses import SourceType
 from notifier.llamacloud.client import ApiError, LlamaCloudClient
@@ -253,6 +254,11 @@ class TestSideBySide:
         assert slice_listing(created[:300], low=low, page_size=100) == (Slice(low, None),)
         assert slice_listing([*created, None], low=low, page_size=100) == (Slice(low, None),)
 
+    def test_slices_pay_when_a_cycle_is_a_sizable_part_of_its_interval(self) -> None:
+        assert slicing_pays(0.5, 2.0) and slicing_pays(4.0, 30.0)
+        assert not slicing_pays(1.0, 30.0)  # about half a request a cycle for 3 % of it
+        assert not slicing_pays(None, 2.0) and not slicing_pays(0.5, None)
+
     async def test_a_busy_cycle_lists_side_by_side_and_takes_its_longest_chain(
         self, rig: Rig
     ) -> None:
@@ -266,6 +272,10 @@ class TestSideBySide:
             rig.create(SourceType.EXTRACT_V2, "PENDING", minutes_ago=30 + i)
         poller = rig.poller()
         await poller.poll(EXTRACT)
+        await asyncio.sleep(1.0)  # a quick cycle long after the last: slices would not pay
+        await poller.poll(EXTRACT)
+        assert not any("created_at_on_or_before" in q for q in rig.requests())
+        await poller.poll(EXTRACT)  # back to back: a cycle's length now is its whole gap
         rig.clock.now += timedelta(hours=1)
         rig.sim.jobs.set_status(running[5], "COMPLETED")
         rig.sim.jobs.set_status(running[650], "THROTTLED")

@@ -81,6 +81,17 @@ class Slice:
     high: str | None
 
 
+def slicing_pays(took: float | None, gap: float | None, *, share: float = 0.1) -> bool:
+    """Whether a scope's long status listings should be cut into slices this cycle.
+
+    Slices cost about half a request a cycle (the jobs that joined a status since the last
+    cycle spill a slice onto one more page), and save the time of all but the longest chain
+    of pages. That time adds to every notification's delay, so it matters when a cycle's
+    length (`took`, seconds) is a sizable part of the time between two cycles (`gap`): a 2 s
+    interval, or a slow API, but not a one-second cycle every 30 s."""
+    return took is not None and gap is not None and gap > 0 and took >= share * gap
+
+
 def slice_listing(
     created: Sequence[str | None], *, low: str, page_size: int, pages_per_slice: int = 3
 ) -> tuple[Slice, ...]:

@@ -75,6 +75,7 @@ class Cycle:
         self.log = log.bind(source=target.name, scope=target.scope or None)
         self._absent: set[str] = set()  # looked up, not in the snapshot
         self.detected_by = "poll"  # "push": a native webhook's hint asked for this re-read
+        self.slice_listings = False  # long status listings in slices (`slicing_pays`)
 
     def add(self, jobs: Iterable[Job], *, fresher: bool = True) -> None:
         """Take a page; `fresher=False` keeps a version already held (a refresh listing's

@@ -11,6 +11,7 @@ fetches, it asks the store nothing unless a page holds jobs it cannot place.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,6 +24,7 @@ from notifier.core.listings import (
     Slice,
     plan_refresh,
     slice_listing,
+    slicing_pays,
 )
 from notifier.core.models import Job
 from notifier.core.rules import Rule
@@ -100,6 +102,9 @@ class Poller:
         self.max_pages = max_pages_for(options.lookback, options.page_size)
         self.baselines: dict[str, BaselineProgress] = {}  # by target key, while they run
         self._probe_turns: dict[str, int] = {}
+        # By target key: (the last cycle's start, its length, the gap before it), on the
+        # monotonic clock; whether slicing a long listing pays (`slicing_pays`).
+        self._timing: dict[str, tuple[float, float | None, float | None]] = {}
         # One writer per scope: a cycle and a hint's re-read of the same scope never overlap,
         # so neither diffs against a snapshot the other is about to change.
         self._writing: dict[str, asyncio.Lock] = {}
@@ -157,7 +162,20 @@ class Poller:
             raise
 
     async def _cycle(self, target: PollTarget) -> CycleResult:
+        begun = time.monotonic()
+        last = self._timing.get(target.key)
+        self._timing[target.key] = (begun, None, None if last is None else begun - last[0])
+        try:
+            return await self._timed_cycle(target, last)
+        finally:
+            _, _, gap = self._timing[target.key]
+            self._timing[target.key] = (begun, time.monotonic() - begun, gap)
+
+    async def _timed_cycle(
+        self, target: PollTarget, last: tuple[float, float | None, float | None] | None
+    ) -> CycleResult:
         started = self.clock()
+        slicing = last is not None and slicing_pays(last[1], self._timing[target.key][2])
         v2 = target.source in V2_SOURCES
         view = self.store.scope_view(target.name, target.source, target.scope)
         state = view.state
@@ -168,6 +186,7 @@ class Poller:
             notify_new=state.baseline_done or self.options.initial_sync == "notify",
             ceiling=format_ts(started),
         )
+        cycle.slice_listings = slicing
         baseline = not state.baseline_done
         if baseline:
             cycle.progress = self.baselines.setdefault(
@@ -255,6 +274,8 @@ class Poller:
         if plan.probe is not None and probing:
             listed.append(plan.probe)
             self._probe_turns[target.key] = turn + 1
+        if not cycle.slice_listings:
+            return [(status, Slice(low, None)) for status in listed]
         return [
             (status, part)
             for status in listed

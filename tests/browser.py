@@ -20,7 +20,9 @@ from typing import Any
 
 import aiohttp
 
-FLAGS = [
+# Headless, offline: without the background-networking flags Chromium keeps trying hosts
+# this machine cannot reach.
+HEADLESS = [
     "--headless",
     "--no-sandbox",
     "--disable-gpu",
@@ -29,6 +31,9 @@ FLAGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+]
+FLAGS = [
+    *HEADLESS,
     "--remote-debugging-address=127.0.0.1",
     "--remote-debugging-port=0",
     "--window-size=1400,1000",

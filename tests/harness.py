@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import sqlite3
+import subprocess
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -21,6 +22,22 @@ from standardwebhooks.webhooks import Webhook
 API_KEY = "llx-test-key-5a8b1c9d2e7f"
 WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 REPO = Path(__file__).resolve().parent.parent
+
+
+def run_notifier(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """`python -m notifier ARGS` as a user runs it (from the repository unless `cwd`), its
+    output captured as text; the exit status is the caller's to check."""
+    return subprocess.run(
+        [sys.executable, "-m", "notifier", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd or REPO,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def free_port() -> int:

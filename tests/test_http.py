@@ -13,6 +13,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from tests.browser import HEADLESS
 from tests.harness import (
     API_KEY,
     REPO,
@@ -151,17 +152,7 @@ async def test_status_page_in_headless_chromium(
         await wait_baseline(tmp_path / "notifier.db")
         job = await sim.create("parse_v2", name="<b>report</b>.pdf")
         await asyncio.sleep(1.5)
-        flags = [
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            f"--user-data-dir={tmp_path / 'profile'}",
-        ]
+        flags = [*HEADLESS, f"--user-data-dir={tmp_path / 'profile'}"]
         url = f"http://127.0.0.1:{port}/"
         dom = await asyncio.to_thread(
             subprocess.run,

@@ -3,8 +3,6 @@ specifies, so a receiver holding either secret verifies it (checked by `standard
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -17,7 +15,7 @@ from notifier.assemble import build_channels, secret_values
 from notifier.config.base import ConfigError
 from notifier.config.load import load_settings
 from notifier.core.samples import sample_event
-from tests.harness import REPO, serve
+from tests.harness import run_notifier, serve
 
 NEW = "whsec_" + "bmV3LXNlY3JldC1vZi10aGlydHktdHdvLWJ5dGVzISE="  # 32 bytes
 OLD = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # 24 bytes
@@ -114,14 +112,7 @@ class TestConfig:
 def test_check_warns_of_a_short_secret_without_showing_it(tmp_path: Path) -> None:
     """`check` exits 0, says which secret is short and how long, and prints no secret."""
     path = config(tmp_path, {"secrets": [NEW, SHORT]})
-    result = subprocess.run(
-        [sys.executable, "-m", "notifier", "check", "--config", str(path)],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=60,
-        check=False,
-    )
+    result = run_notifier("check", "--config", str(path))
     assert result.returncode == 0, result.stderr
     assert "(signed by 2)" in result.stdout
     assert "channels.hook.secrets[1]: 12 bytes once decoded" in result.stdout

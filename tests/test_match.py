@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from notifier.core.rules import MatchFailure, Rule, When, route
 from notifier.core.samples import sample_event
 from notifier.daemon import Daemon
 from notifier.simulator import start_simulator
-from tests.harness import API_KEY, REPO, Receiver, Sim
+from tests.harness import API_KEY, Receiver, Sim, run_notifier
 
 EXTRACT = {
     "id": "ext-1",
@@ -122,14 +121,7 @@ def write(tmp_path: Path, rules: list[dict[str, Any]], **extra: Any) -> Path:
 
 
 def check(path: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "notifier", "check", "--config", str(path)],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=60,
-        check=False,
-    )
+    return run_notifier("check", "--config", str(path))
 
 
 class TestCheck:

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 import tempfile
 from datetime import timedelta
 from pathlib import Path
@@ -32,7 +30,16 @@ from notifier.daemon import Daemon
 from notifier.simulator import start_simulator
 from notifier.simulator.app import Fault
 from notifier.watchdog import RULE as WATCHDOG_RULE
-from tests.harness import API_KEY, REPO, WEBHOOK_SECRET, DaemonProcess, Receiver, Sim, write_config
+from tests.harness import (
+    API_KEY,
+    REPO,
+    WEBHOOK_SECRET,
+    DaemonProcess,
+    Receiver,
+    Sim,
+    run_notifier,
+    write_config,
+)
 from tests.test_digests import berlin, job_event, record
 from tests.test_watchdog import NOW, facts, run_for
 from tests.test_watchdog import write as watchdog_config
@@ -94,14 +101,7 @@ class TestConfigSchema:
     def test_command_prints_the_copy_in_config(self) -> None:
         """`notifier schema` and config/notifier.schema.json agree byte for byte (regenerate
         with `notifier schema > config/notifier.schema.json`)."""
-        result = subprocess.run(
-            [sys.executable, "-m", "notifier", "schema"],
-            capture_output=True,
-            text=True,
-            cwd=REPO,
-            timeout=60,
-            check=False,
-        )
+        result = run_notifier("schema")
         assert result.returncode == 0, result.stderr
         assert result.stdout == schema_text()
         assert CONFIG_SCHEMA.read_text() == result.stdout, "run: notifier schema > " + str(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +13,7 @@ from notifier.config.base import ConfigError
 from notifier.config.load import load_settings
 from notifier.config.models import Settings
 from notifier.config.routing import AppriseChannelConfig, WebhookChannelConfig
-from tests.harness import REPO
+from tests.harness import run_notifier
 
 KEY = "llx-from-a-file-7f3a9c"
 WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -212,14 +210,7 @@ class TestCommandLine:
         """`notifier check` with a missing secret file: exit 2, one line, no traceback."""
         missing = tmp_path / "gone" / "api_key"
         path = config(tmp_path, {"llamacloud": {"api_key_file": str(missing)}})
-        result = subprocess.run(
-            [sys.executable, "-m", "notifier", "check", "--config", str(path)],
-            capture_output=True,
-            text=True,
-            cwd=REPO,
-            timeout=60,
-            check=False,
-        )
+        result = run_notifier("check", "--config", str(path))
         assert result.returncode == 2
         assert result.stderr == (
             "notifier: invalid configuration:\n"
@@ -233,14 +224,7 @@ class TestCommandLine:
         hook = {"type": "webhook", "url": "http://127.0.0.1:9/", "secret_file": str(secret)}
         data = {"llamacloud": {"api_key_file": str(key)}, "channels": {"hook": hook}}
         path = config(tmp_path, data)
-        result = subprocess.run(
-            [sys.executable, "-m", "notifier", "check", "--config", str(path)],
-            capture_output=True,
-            text=True,
-            cwd=REPO,
-            timeout=60,
-            check=False,
-        )
+        result = run_notifier("check", "--config", str(path))
         assert result.returncode == 0, result.stderr
         assert "(signed)" in result.stdout
         output = result.stdout + result.stderr

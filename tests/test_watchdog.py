@@ -32,7 +32,7 @@ from notifier.core.watchdog import (
 from notifier.daemon import Daemon
 from notifier.simulator import start_simulator
 from notifier.simulator.app import Fault
-from tests.harness import API_KEY, Receiver
+from tests.harness import API_KEY, Receiver, run_notifier
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 SPEC = WatchdogSpec(channels=("alerts",), source_failing_for=timedelta(minutes=10))
@@ -284,11 +284,7 @@ async def test_a_store_that_fails_is_told_straight_to_the_channel_once(tmp_path:
 
 
 def test_check_shows_the_watchdog(tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
-    from tests.harness import REPO
-
+    """`check` names the watchdog's channel and what it watches."""
     path = tmp_path / "c.yaml"
     data = {
         "llamacloud": {"api_key": "k-123456"},
@@ -298,14 +294,7 @@ def test_check_shows_the_watchdog(tmp_path: Path) -> None:
         "watchdog": {"notify": ["alerts"], "source_failing_for": "5m"},
     }
     path.write_text(yaml.safe_dump(data))
-    result = subprocess.run(
-        [sys.executable, "-m", "notifier", "check", "--config", str(path)],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=60,
-        check=False,
-    )
+    result = run_notifier("check", "--config", str(path))
     assert result.returncode == 0, result.stderr
     assert (
         "watchdog         -> alerts: sources failing 5m, dead channels, outbox older than 15m, "

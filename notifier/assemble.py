@@ -27,11 +27,11 @@ from notifier.core.mutes import Window
 from notifier.core.retry import Backoff, RetryPolicy
 from notifier.core.rules import Rule, When, as_set
 from notifier.core.watchdog import WatchdogSpec
+from notifier.notices.watchdog import Watchdog
 from notifier.polling.poller import PollOptions, PollTarget
 from notifier.polling.sweep import SweepOptions
 from notifier.secrets import url_secrets
 from notifier.store.db import Store
-from notifier.watchdog import Watchdog
 
 
 def build_targets(settings: Settings) -> list[PollTarget]:

@@ -32,9 +32,9 @@ from notifier.config.models import Settings
 from notifier.core.queueing import muted_by
 from notifier.core.timestamps import format_ts
 from notifier.delivery import OutboxWorker
-from notifier.digests import Digests
 from notifier.llamacloud.budget import RequestBudget
 from notifier.llamacloud.client import LlamaCloudClient
+from notifier.notices.digests import Digests
 from notifier.polling.cycle import CycleResult
 from notifier.polling.poller import V2_SOURCES, Poller, PollTarget
 from notifier.polling.sweep import Sweeper

@@ -26,14 +26,13 @@ ALLOWED: dict[str, set[str]] = {
     "polling": LEAVES | {"llamacloud", "store"},
     "delivery": LEAVES | {"channels", "store"},
     "status": LEAVES | {"store", "llamacloud"},
-    "assemble": LEAVES | {"config", "channels", "polling", "store", "watchdog"},
+    "assemble": LEAVES | {"config", "channels", "polling", "store", "notices"},
     "push": LEAVES | {"polling", "status", "store"},
-    "digests": LEAVES | {"store"},
-    "watchdog": LEAVES | {"store", "channels"},
+    "notices": LEAVES | {"store", "channels"},
     "reload": LEAVES | {"assemble", "config", "polling", "delivery", "status", "store", "channels"},
     "daemon": LEAVES
     | {"assemble", "config", "polling", "push", "reload", "delivery", "status", "llamacloud"}
-    | {"digests", "watchdog"}
+    | {"notices"}
     | {"store", "channels"},
     "demo": LEAVES | {"assemble", "config", "daemon", "channels", "simulator"},
     "cli": LEAVES

@@ -25,7 +25,7 @@ from notifier.core.render import payload_bytes
 from notifier.core.samples import sample_event
 from notifier.core.timestamps import format_ts
 from notifier.daemon import Daemon
-from notifier.digests import fires_between, last_fire
+from notifier.notices.digests import fires_between, last_fire
 from notifier.simulator import start_simulator
 from tests.harness import API_KEY, WEBHOOK_SECRET, Receiver
 from tests.test_apprise import Mailbox, parts, smtp  # noqa: F401 -- smtp is a fixture

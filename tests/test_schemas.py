@@ -27,9 +27,9 @@ from notifier.core.samples import sample_event
 from notifier.core.timestamps import format_ts
 from notifier.core.watchdog import ChannelFact, Kind, SourceFact, WatchdogSpec, decide, troubles
 from notifier.daemon import Daemon
+from notifier.notices.watchdog import RULE as WATCHDOG_RULE
 from notifier.simulator import start_simulator
 from notifier.simulator.app import Fault
-from notifier.watchdog import RULE as WATCHDOG_RULE
 from tests.harness import (
     API_KEY,
     REPO,

@@ -245,8 +245,8 @@ async def test_a_store_that_fails_is_told_straight_to_the_channel_once(tmp_path:
     """A store error is a trouble; when the store cannot even take the notice, it goes to the
     watchdog's channel directly, once, and is recorded (not sent again) once the store works."""
     from notifier.channels.webhook import WebhookChannel
+    from notifier.notices.watchdog import Watchdog
     from notifier.store.db import Store
-    from notifier.watchdog import Watchdog
 
     alerts = await Receiver().start()
     channel = WebhookChannel("alerts", alerts.url, secret=alerts.secret)

@@ -1,6 +1,6 @@
 """Digests: the events of one schedule window summed up in one message instead of one each.
 
-Pure: the edge (`notifier.digests`) decides the windows from the cron schedule and feeds the
+Pure: the edge (`notifier.notices.digests`) decides the windows from the cron schedule and feeds the
 window's events from the log; here they are counted, and the digest notice is built under
 an id from the rule and the window's end, so the same window is the same notice however
 often it is built (after a restart, say) and the outbox records it once.
